@@ -1,0 +1,72 @@
+# Conversion Relay — every target bootstraps the virtual environment it needs (.venv).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# sam build targets python3.13; use pyenv's interpreter when the default python is older.
+PY313_DIR := $(shell d=$$(command -v python3.13 2>/dev/null); if [ -n "$$d" ]; then dirname "$$d"; else ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin 2>/dev/null | tail -n1; fi)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+PORT ?= 3000
+EVENT ?= events/stripe/checkout_session_completed.json
+RELAY_CONFIG ?= config/relay.local.yaml
+
+.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e build run send status bench clean
+
+help:
+	@echo "make run      start the whole relay locally (no Docker, no AWS account)"
+	@echo "make send     sign and post EVENT=<file> to the local stack"
+	@echo "make status   per-vendor delivery status of the local stack"
+	@echo "make test     lint, sam validate --lint, check-config, unit + integration + e2e tests"
+	@echo "make build    sam build (python3.13, arm64)"
+	@echo "make bench    benchmarks (prints a table, writes bench/results/*.json)"
+
+$(STAMP): pyproject.toml layers/relay/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+validate: $(STAMP)
+	$(BIN)/sam validate --lint --region us-east-1
+
+check-config: $(STAMP)
+	$(BIN)/relay check-config config/relay.yaml
+	$(BIN)/relay check-config config/relay.local.yaml
+
+test: lint validate check-config
+	$(BIN)/python -m pytest tests
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e
+
+build: $(STAMP)
+	@test -n "$(PY313_DIR)" || { echo "python3.13 not found (install it with pyenv: pyenv install 3.13)"; exit 1; }
+	PATH="$(PY313_DIR):$$PATH" $(BIN)/sam build --region us-east-1
+
+run: $(STAMP)
+	PORT=$(PORT) RELAY_CONFIG=$(RELAY_CONFIG) $(BIN)/relay-local run
+
+send: $(STAMP)
+	$(BIN)/relay-local send $(EVENT) --port $(PORT)
+
+status: $(STAMP)
+	$(BIN)/relay-local status --port $(PORT)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache bench/results

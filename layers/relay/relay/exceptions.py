@@ -1,0 +1,150 @@
+"""Every error the relay raises on purpose.
+
+Errors carry what the caller needs (an HTTP status for requests, a retry class for
+deliveries) as attributes, so answers are chosen by type in one place
+(`relay.http.error_response`, `relay.delivery`) and never by matching message text.
+Messages must never contain raw PII or secrets.
+"""
+
+from __future__ import annotations
+
+
+class RelayError(Exception):
+    """Base of all relay errors."""
+
+
+# --- configuration -------------------------------------------------------------------
+
+
+class ConfigError(RelayError):
+    """The relay config or the function's environment is invalid.
+
+    `problems` is a list of (dotted path of the bad key, why) pairs.
+    """
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None):
+        self.problems = problems or []
+        detail = "; ".join(f"{path}: {why}" for path, why in self.problems)
+        super().__init__(f"{message}: {detail}" if detail else message)
+
+
+class SecretNotFoundError(ConfigError):
+    """A secret named in the config or environment cannot be read."""
+
+
+# --- inbound requests (mapped to 4xx answers) ----------------------------------------
+
+
+class RequestError(RelayError):
+    """A webhook request the relay refuses. `status` is the HTTP answer."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class SignatureError(RequestError):
+    status = 401
+    code = "invalid_signature"
+
+
+class MissingSignatureError(SignatureError):
+    code = "missing_signature"
+
+
+class StaleTimestampError(SignatureError):
+    code = "stale_timestamp"
+
+
+class PayloadError(RequestError):
+    """Malformed JSON, or JSON of the wrong shape."""
+
+    status = 400
+    code = "malformed_payload"
+
+
+class PayloadTooLargeError(RequestError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(RequestError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class MethodNotAllowedError(RequestError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class ClaimInProgressError(RequestError):
+    """The same provider event is being processed right now; the provider should retry."""
+
+    status = 409
+    code = "in_progress"
+
+
+# --- mapping -------------------------------------------------------------------------
+
+
+class MappingError(RelayError):
+    """A provider payload could not be mapped to a conversion (a config or data problem)."""
+
+
+class InvalidMoneyError(MappingError, ValueError):
+    """An amount or currency is not valid ISO 4217 money."""
+
+
+# --- infrastructure at ingest (mapped to 5xx so the provider retries) ----------------
+
+
+class EnqueueError(RelayError):
+    """Delivery jobs could not be queued; the ingest claim is released and the provider retries."""
+
+
+# --- delivery --------------------------------------------------------------------------
+
+
+class DeliveryError(RelayError):
+    """A vendor call failed. Subclasses say whether to retry."""
+
+    def __init__(self, reason: str, *, status: int | None = None, vendor_message: str | None = None):
+        self.reason = reason
+        self.status = status
+        self.vendor_message = vendor_message
+        super().__init__(reason)
+
+
+class TransientDeliveryError(DeliveryError):
+    """429, 5xx, timeout or connection error: retry later."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        vendor_message: str | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(reason, status=status, vendor_message=vendor_message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """400/401/403/422 or a per-event rejection: to the DLQ at once, not retried."""
+
+
+class InDoubtDeliveryError(DeliveryError):
+    """A previous attempt may have reached a vendor that does not dedupe: park, do not resend."""
+
+
+class MissingRequirementError(RelayError):
+    """A conversion lacks what a destination requires; the destination is skipped (counted)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
