@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 # sam build targets python3.13; use pyenv's interpreter when the default python is older.
 PY313_DIR := $(shell d=$$(command -v python3.13 2>/dev/null); if [ -n "$$d" ]; then dirname "$$d"; else ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin 2>/dev/null | tail -n1; fi)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
 EVENT ?= events/stripe/checkout_session_completed.json
 RELAY_CONFIG ?= config/relay.local.yaml
@@ -37,7 +38,7 @@ validate: $(STAMP)
 	$(BIN)/sam validate --lint --region us-east-1
 
 check-config: $(STAMP)
-	$(BIN)/relay check-config config/relay.yaml
+	$(BIN)/relay check-config config/deploy/relay.yaml
 	$(BIN)/relay check-config config/relay.local.yaml
 
 test: lint validate check-config

@@ -1,0 +1,275 @@
+"""The relay config: one YAML file, validated at cold start and by `relay check-config`.
+
+It names the destinations (vendor kind, base URL, credentials by Secrets Manager
+name, event-name map, event-id template) and, per source, the rules that turn a
+provider event into conversions. A rule's fields are JMESPath expressions over the
+provider payload, compiled once here. Each source has built-in rules
+(`relay.sources.<provider>.BUILTIN`), so a config only says what differs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import jmespath
+import jmespath.exceptions
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from relay.exceptions import ConfigError
+
+VendorKind = Literal["scanova", "pagent", "scalev", "quicklizard"]
+ScalevProvider = Literal["meta", "tiktok", "snackvideo"]
+InDoubtPolicy = Literal["resend", "park"]
+
+
+def _compile(expression: str) -> str:
+    try:
+        jmespath.compile(expression)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise ValueError(f"invalid JMESPath expression {expression!r}: {exc}") from exc
+    return expression
+
+
+JMESPath = Annotated[str, AfterValidator(_compile)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- destinations ----------------------------------------------------------------------
+
+
+class Destination(_Strict):
+    kind: VendorKind
+    base_url: HttpUrl
+    api_key_secret: str = Field(
+        description="Secrets Manager name of the vendor credential (API key, storefront key, client key)"
+    )
+    event_names: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="conversion name → vendor event name; null skips that conversion for this destination",
+    )
+    event_id_template: str = Field(
+        default="{conversion_id}",
+        description="vendor event id, for pixel dedup: {conversion_id} {order_id} {event_name} {name}",
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    in_doubt: InDoubtPolicy | None = Field(
+        default=None,
+        description="after a crash between the vendor's answer and the ledger write: resend (vendor "
+        "dedupes on the event id) or park in the DLQ as in_doubt; default by vendor",
+    )
+    requires_consent: bool = Field(
+        default=False, description="skip conversions whose consent is denied or pending"
+    )
+    enabled: bool = True
+
+    # vendor specifics
+    site_id: str | None = Field(default=None, description="scanova: tracking site id")
+    api_version: Literal["v1", "v2"] = Field(default="v1", description="pagent: API version")
+    goals: dict[str, str] = Field(
+        default_factory=dict, description="pagent: conversion name → goal UUID when the session has none"
+    )
+    store_id: str | None = Field(default=None, description="scalev: store id")
+    provider: ScalevProvider | None = Field(default=None, description="scalev: meta, tiktok or snackvideo")
+    stripe_api_key_secret: str | None = Field(
+        default=None, description="quicklizard: Stripe key to fetch checkout line items"
+    )
+    stripe_api_base: HttpUrl = Field(default="https://api.stripe.com", description="quicklizard")
+
+    @field_validator("event_id_template")
+    @classmethod
+    def _template_fields(cls, value: str) -> str:
+        try:
+            value.format(conversion_id="x", order_id="x", event_name="x", name="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"unknown field {exc} (use {{conversion_id}} {{order_id}} {{event_name}} {{name}})"
+            ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _vendor_fields(self) -> Destination:
+        required = {"scanova": ["site_id"], "scalev": ["store_id", "provider"]}.get(self.kind, [])
+        missing = [name for name in required if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} destination needs {', '.join(missing)}")
+        return self
+
+    @property
+    def in_doubt_policy(self) -> InDoubtPolicy:
+        """Resend only where the vendor dedupes on our event id (Scanova; Meta/TikTok via Scalev)."""
+        if self.in_doubt:
+            return self.in_doubt
+        dedupes = self.kind == "scanova" or (self.kind == "scalev" and self.provider in ("meta", "tiktok"))
+        return "resend" if dedupes else "park"
+
+
+# --- source rules ------------------------------------------------------------------------
+
+
+class ValueSpec(_Strict):
+    amount_minor: JMESPath | None = Field(default=None, description="integer minor units (or its string)")
+    amount_major: JMESPath | None = Field(default=None, description="major-unit decimal (string or int)")
+    currency: JMESPath
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> ValueSpec:
+        if (self.amount_minor is None) == (self.amount_major is None):
+            raise ValueError("give exactly one of amount_minor, amount_major")
+        return self
+
+
+class ItemsSpec(_Strict):
+    path: JMESPath = Field(description="the list of line items")
+    product_id: JMESPath
+    quantity: JMESPath | None = None
+    unit_amount_minor: JMESPath | None = None
+    unit_amount_major: JMESPath | None = None
+    name: JMESPath | None = None
+    category: JMESPath | None = None
+    variant_id: JMESPath | None = None
+    bundle_price_option_id: JMESPath | None = None
+    url: JMESPath | None = None
+
+
+IdentityKey = Literal[
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "full_name",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "external_id",
+]
+AttributionKey = Literal[
+    "scan_session_id",
+    "pagent",
+    "pagent_session_id",
+    "pagent_user_id",
+    "pagent_visit_id",
+    "pagent_conversion_id",
+    "fbc",
+    "fbp",
+    "ttclid",
+    "ttp",
+    "snackvideo_click_id",
+    "quicklizard_vid",
+    "event_source_url",
+    "referrer_url",
+    "client_user_agent",
+]
+
+
+class Rule(_Strict):
+    """Which provider event becomes which conversion, and where its data is."""
+
+    event: str = Field(description="provider event type, e.g. checkout.session.completed")
+    name: str = Field(min_length=1, description="conversion name: purchase, signup, lead, …")
+    when: JMESPath | None = Field(default=None, description="only when this expression is truthy")
+    order_key: JMESPath = Field(description="the order the conversion is about (the id derives from it)")
+    occurred_at: JMESPath | None = Field(default=None, description="epoch seconds/ms or ISO 8601")
+    value: ValueSpec | None = None
+    items: ItemsSpec | None = None
+    identity: dict[IdentityKey, JMESPath] = Field(default_factory=dict)
+    attribution: dict[AttributionKey, JMESPath] = Field(default_factory=dict)
+    consent: JMESPath | None = None
+    properties: dict[str, JMESPath] = Field(default_factory=dict)
+    destinations: list[str] | None = Field(default=None, description="default: the source's")
+
+
+class Source(_Strict):
+    enabled: bool = True
+    allow_test_mode: bool = Field(default=False, description="relay events with livemode false")
+    builtin_rules: bool = Field(default=True, description="use the provider's built-in rules")
+    destinations: list[str] | None = Field(default=None, description="default: every destination")
+    rules: list[Rule] = Field(default_factory=list, description="added to (or replacing) the built-ins")
+    replace_builtin_events: list[str] = Field(
+        default_factory=list, description="event types whose built-in rules your rules replace"
+    )
+    identity: dict[IdentityKey, JMESPath] = Field(
+        default_factory=dict, description="paths for every rule of this source (a rule's own win)"
+    )
+    attribution: dict[AttributionKey, JMESPath] = Field(default_factory=dict)
+    properties: dict[str, JMESPath] = Field(default_factory=dict)
+    consent: JMESPath | None = None
+    phone_region: str | None = Field(
+        default=None, description="ISO 3166 region for phone numbers without a country code"
+    )
+    renewal_name: str = Field(default="renewal", description="stripe: conversion name of renewal invoices")
+    signing_tolerance_seconds: int | None = Field(
+        default=None, ge=0, description="timestamp tolerance of signatures (0 disables); default per provider"
+    )
+    max_body_bytes: int = Field(default=256 * 1024, gt=0, le=6 * 1024 * 1024)
+    settings: dict[str, Any] = Field(default_factory=dict, description="provider-specific settings")
+
+
+class RelayConfig(_Strict):
+    version: Literal[1] = 1
+    destinations: dict[str, Destination] = Field(default_factory=dict)
+    sources: dict[str, Source] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _destinations_exist(self) -> RelayConfig:
+        known = set(self.destinations)
+        problems = []
+        for source_name, source in self.sources.items():
+            named = list(source.destinations or [])
+            for rule in source.rules:
+                named += rule.destinations or []
+            problems += [f"{source_name}: unknown destination {n!r}" for n in named if n not in known]
+        if problems:
+            raise ValueError("; ".join(problems) + f" (configured: {', '.join(sorted(known)) or 'none'})")
+        return self
+
+    def source(self, provider: str) -> Source:
+        return self.sources.get(provider) or Source()
+
+    @cached_property
+    def enabled_destinations(self) -> dict[str, Destination]:
+        return {name: d for name, d in self.destinations.items() if d.enabled}
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def parse_config(data: Mapping[str, Any] | None, origin: str = "config") -> RelayConfig:
+    """Validate a loaded config; ConfigError lists each bad key by dotted path and why."""
+    try:
+        return RelayConfig.model_validate(data or {})
+    except ValidationError as exc:
+        problems = [(_dotted(err["loc"]), err["msg"]) for err in exc.errors(include_url=False)]
+        raise ConfigError(f"invalid relay config {origin}", problems) from exc
+
+
+def load_config(path: str | os.PathLike[str]) -> RelayConfig:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read relay config {file}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"relay config {file} is not valid YAML: {exc}") from exc
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(f"relay config {file} must be a mapping at the top level")
+    return parse_config(data, str(file))

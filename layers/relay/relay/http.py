@@ -1,0 +1,81 @@
+"""The HTTP edge: API Gateway HTTP API (payload v2) events in, JSON answers out.
+
+Errors are mapped to answers here and nowhere else: a RequestError answers its own
+4xx with its reason; anything else that stops ingest before the jobs are queued
+answers 5xx, so the provider retries.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from relay.exceptions import (
+    ClaimInProgressError,
+    EnqueueError,
+    MethodNotAllowedError,
+    PayloadError,
+    PayloadTooLargeError,
+    RequestError,
+)
+from relay.sources import WebhookRequest
+
+logger = Logger(child=True)
+
+
+def respond(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": json.dumps(body, separators=(",", ":")),
+    }
+
+
+def webhook_request(event: dict[str, Any], *, max_body_bytes: int) -> WebhookRequest:
+    """The raw request an HTTP API event carries; the body as the exact bytes signed."""
+    context = event.get("requestContext") or {}
+    http = context.get("http") or {}
+    method = (http.get("method") or "").upper()
+    if method != "POST":
+        raise MethodNotAllowedError(f"{method or 'this method'} is not accepted; webhooks are POSTed")
+    raw = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise PayloadError("body is flagged base64 but is not valid base64") from exc
+    else:
+        body = raw.encode("utf-8")
+    if len(body) > max_body_bytes:
+        raise PayloadTooLargeError(f"body is {len(body)} bytes; the limit is {max_body_bytes}")
+    if not body.strip():
+        raise PayloadError("body is empty")
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    path = event.get("rawPath") or http.get("path") or "/"
+    query = event.get("rawQueryString") or ""
+    host = context.get("domainName") or headers.get("host", "")
+    scheme = headers.get("x-forwarded-proto", "https")
+    return WebhookRequest(
+        method=method,
+        path=path,
+        headers=headers,
+        body=body,
+        query=dict(event.get("queryStringParameters") or {}),
+        public_url=f"{scheme}://{host}{path}" + (f"?{query}" if query else ""),
+    )
+
+
+def error_response(exc: Exception) -> dict[str, Any]:
+    """The one place where errors become HTTP answers."""
+    if isinstance(exc, RequestError):
+        logger.info("request refused", extra={"status": exc.status, "error": exc.code, "reason": exc.reason})
+        headers = {"Retry-After": "5"} if isinstance(exc, ClaimInProgressError) else None
+        return respond(exc.status, {"error": exc.code, "reason": exc.reason}, headers)
+    if isinstance(exc, EnqueueError):
+        logger.error("jobs not queued; the provider will retry", extra={"reason": str(exc)})
+        return respond(503, {"error": "unavailable", "reason": "could not queue the conversions; retry"})
+    logger.exception("ingest failed; the provider will retry")
+    return respond(500, {"error": "internal", "reason": "internal error; retry"})

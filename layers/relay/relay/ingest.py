@@ -1,0 +1,180 @@
+"""The ingest pipeline, the same for every provider.
+
+verify the signature on the raw body → parse → skip test-mode and unused event types
+(200 "ignored") → claim the provider event id (Powertools idempotency, DynamoDB) →
+map to conversions (PII hashed there) → one job per (conversion, destination) →
+SendMessageBatch → 2xx. A failure before the jobs are queued raises, Powertools
+releases the claim, and the answer is 5xx so the provider retries.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from relay import secrets
+from relay.config import RelayConfig, Source, load_config
+from relay.destinations import skip_reason
+from relay.exceptions import ClaimInProgressError
+from relay.http import error_response, respond, webhook_request
+from relay.mapping import ProviderEvent, handled_event_types, map_event
+from relay.models import DeliveryJob
+from relay.queueing import JobQueues
+from relay.settings import IngestSettings
+from relay.sources import SourceSpec, load_source
+
+logger = Logger(child=True)
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        *,
+        spec: SourceSpec,
+        config: RelayConfig,
+        signing_secrets: Callable[[], list[str]],
+        queues: JobQueues,
+        persistence: DynamoDBPersistenceLayer,
+        idempotency: IdempotencyConfig,
+        metrics: Metrics,
+    ):
+        self.spec = spec
+        self.config = config
+        self.source: Source = config.source(spec.name)
+        self._rules = spec.builtin_rules(self.source)
+        self._handled = handled_event_types(self.source, self._rules)
+        self._signing_secrets = signing_secrets
+        self._queues = queues
+        self._idempotency = idempotency
+        self._metrics = metrics
+        self._ran = False
+        self._process_once = idempotent_function(
+            data_keyword_argument="claim", persistence_store=persistence, config=idempotency
+        )(self._process)
+
+    def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """An API Gateway HTTP API event in, the HTTP answer out."""
+        if context is not None:
+            self._idempotency.register_lambda_context(context)
+        try:
+            request = webhook_request(event, max_body_bytes=self.source.max_body_bytes)
+            if not self.source.enabled:
+                return respond(404, {"error": "source_disabled", "reason": f"{self.spec.name} is disabled"})
+            self.spec.verify(request, self._signing_secrets(), self.source)
+            results = [self._one(provider_event) for provider_event in self.spec.parse(request)]
+        except Exception as exc:
+            return error_response(exc)
+        if len(results) == 1:
+            return respond(200, results[0])
+        return respond(200, {"status": "processed", "events": results})
+
+    def _one(self, event: ProviderEvent) -> dict[str, Any]:
+        self._metrics.add_metric(name="WebhookReceived", unit=MetricUnit.Count, value=1)
+        log = {"provider": event.provider, "event_id": event.event_id, "event_type": event.event_type}
+        if not event.livemode and not self.source.allow_test_mode:
+            return self._ignored(event, "test_mode_not_allowed", log)
+        if event.event_type not in self._handled:
+            return self._ignored(event, "unsupported_event_type", log)
+        self._ran = False
+        try:
+            result = self._process_once(
+                claim={"provider": event.provider, "event_id": event.event_id}, event=event
+            )
+        except IdempotencyAlreadyInProgressError as exc:
+            raise ClaimInProgressError(f"event {event.event_id} is being processed; retry shortly") from exc
+        if not self._ran:
+            self._metrics.add_metric(name="WebhookDuplicate", unit=MetricUnit.Count, value=1)
+            logger.info("duplicate event answered like the first", extra=log)
+        return result
+
+    def _ignored(self, event: ProviderEvent, reason: str, log: dict[str, Any]) -> dict[str, Any]:
+        self._count("WebhookIgnored", {"reason": reason})
+        logger.info("event ignored", extra={**log, "reason": reason})
+        return {"status": "ignored", "reason": reason, "event_id": event.event_id}
+
+    def _process(self, *, claim: dict[str, str], event: ProviderEvent) -> dict[str, Any]:
+        self._ran = True
+        mapped = map_event(event, self.source, self._rules, self.spec.defaults)
+        jobs: list[DeliveryJob] = []
+        skipped: Counter[str] = Counter()
+        destinations = self.config.enabled_destinations
+        for item in mapped:
+            for name in item.destinations or self.source.destinations or list(destinations):
+                destination = destinations.get(name)
+                if destination is None:
+                    continue  # disabled in the config
+                reason = skip_reason(destination, item.conversion)
+                if reason:
+                    skipped[f"{name}:{reason}"] += 1
+                    self._count("DestinationSkipped", {"destination": name, "reason": reason})
+                    continue
+                jobs.append(DeliveryJob(destination=name, conversion=item.conversion))
+        queued = self._queues.send(jobs)
+        self._metrics.add_metric(name="ConversionsMapped", unit=MetricUnit.Count, value=len(mapped))
+        self._metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=queued)
+        result = {
+            "status": "accepted",
+            "event_id": claim["event_id"],
+            "conversions": [str(m.conversion.conversion_id) for m in mapped],
+            "jobs": queued,
+            "skipped": dict(skipped),
+        }
+        logger.info(
+            "event relayed",
+            extra={
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "jobs": queued,
+                "conversions": len(mapped),
+                "skipped": dict(skipped),
+            },
+        )
+        return result
+
+    def _count(self, name: str, dimensions: dict[str, str]) -> None:
+        # One metric per dimension set: Metrics' shared dimensions would mix reasons.
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=self._metrics.namespace,
+            default_dimensions={**self._metrics.default_dimensions, "source": self.spec.name},
+        ) as metric:
+            for key, value in dimensions.items():
+                metric.add_dimension(name=key, value=value)
+
+
+def build_ingest(source_name: str, metrics: Metrics, environ: dict[str, str] | None = None) -> IngestPipeline:
+    """Everything an ingest function needs, built once at cold start from its environment."""
+    settings = IngestSettings.from_env(environ)
+    config = load_config(settings.relay_config)
+    kinds = {name: d.kind for name, d in config.destinations.items()}
+    persistence = DynamoDBPersistenceLayer(table_name=settings.table_name)
+    idempotency = IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_seconds)
+
+    def signing_secrets() -> list[str]:
+        return secrets.resolve(
+            name=settings.webhook_secret_name,
+            inline=settings.webhook_secret,
+            max_age=settings.secrets_max_age,
+        )
+
+    return IngestPipeline(
+        spec=load_source(source_name),
+        config=config,
+        signing_secrets=signing_secrets,
+        queues=JobQueues(boto3.client("sqs"), settings.queue_urls(), kinds),
+        persistence=persistence,
+        idempotency=idempotency,
+        metrics=metrics,
+    )

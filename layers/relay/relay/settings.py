@@ -1,0 +1,57 @@
+"""Each function's environment as one pydantic model, read once at cold start.
+
+Library code never reads os.environ at import time: handlers build these from the
+environment they were given (the template's, or the local stack's).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from relay.config import VendorKind
+from relay.exceptions import ConfigError
+
+VENDOR_KINDS: tuple[str, ...] = get_args(VendorKind)
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None):
+        env = dict(os.environ if environ is None else environ)
+        try:
+            return cls.model_validate(env)
+        except ValidationError as exc:
+            problems = [(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors(include_url=False)]
+            raise ConfigError(f"invalid environment for {cls.__name__}", problems) from exc
+
+
+class CommonSettings(_Settings):
+    relay_config: str = Field(alias="RELAY_CONFIG", description="path of the relay config YAML")
+    table_name: str = Field(alias="TABLE_NAME", description="idempotency records and delivery ledger")
+    secrets_max_age: int = Field(default=300, alias="SECRETS_MAX_AGE_SECONDS", ge=0)
+
+
+class IngestSettings(CommonSettings):
+    webhook_secret_name: str | None = Field(default=None, alias="WEBHOOK_SECRET_NAME")
+    webhook_secret: str | None = Field(
+        default=None, alias="WEBHOOK_SECRET", description="local runs and tests only: the secret itself"
+    )
+    idempotency_ttl_seconds: int = Field(
+        default=4 * 24 * 3600,
+        alias="IDEMPOTENCY_TTL_SECONDS",
+        ge=3 * 24 * 3600,
+        description="kept at least 3 days: Stripe retries for 3 days",
+    )
+    scanova_queue_url: str | None = Field(default=None, alias="SCANOVA_QUEUE_URL")
+    pagent_queue_url: str | None = Field(default=None, alias="PAGENT_QUEUE_URL")
+    scalev_queue_url: str | None = Field(default=None, alias="SCALEV_QUEUE_URL")
+    quicklizard_queue_url: str | None = Field(default=None, alias="QUICKLIZARD_QUEUE_URL")
+
+    def queue_urls(self) -> dict[str, str]:
+        urls = {kind: getattr(self, f"{kind}_queue_url") for kind in VENDOR_KINDS}
+        return {kind: url for kind, url in urls.items() if url}

@@ -1,0 +1,223 @@
+"""Stripe: `Stripe-Signature` webhooks and the built-in conversion rules.
+
+Built-in rules (a config may add, replace or disable them):
+- checkout.session.completed, paid → purchase; no payment required (a trial) → signup;
+  an unpaid session (delayed methods) waits for checkout.session.async_payment_succeeded.
+- payment_intent.succeeded → purchase, unless the intent pays an invoice (invoice.paid
+  reports those).
+- invoice.paid with an amount → purchase for a first invoice, the configured renewal name
+  (default "renewal") for subscription_cycle/update/threshold invoices. $0 trial invoices
+  are not purchases.
+- customer.subscription.created in trial → signup (a trial start is not a purchase).
+
+One order, one id: a checkout's purchase is keyed by its payment intent (or invoice),
+which is what payment_intent.succeeded and invoice.paid key theirs by, so the pair
+yields one conversion id and the delivery ledger lets it through once per destination.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from relay import signatures
+from relay.config import ItemsSpec, Rule, Source, ValueSpec
+from relay.exceptions import PayloadError
+from relay.mapping import DefaultPaths, ProviderEvent, parse_time
+from relay.sources import SourceSpec, WebhookRequest
+
+DEFAULT_TOLERANCE_SECONDS = 300
+_RENEWAL = "contains(['subscription_cycle', 'subscription_update', 'subscription_threshold'], data.object.billing_reason || '')"
+_PAID = "data.object.amount_paid > `0`"
+
+_ORDER_OF_CHECKOUT = (
+    "data.object.payment_intent.id || data.object.payment_intent"
+    " || data.object.invoice.id || data.object.invoice || data.object.id"
+)
+_CHECKOUT_VALUE = ValueSpec(amount_minor="data.object.amount_total", currency="data.object.currency")
+_INVOICE_ITEMS = ItemsSpec(
+    path="data.object.lines.data",
+    product_id="pricing.price_details.product || price.product || plan.product",
+    quantity="quantity",
+    unit_amount_minor="price.unit_amount || plan.amount",
+    name="description",
+)
+
+
+def _metadata_path(key: str) -> str:
+    # Session or payment-intent metadata, then subscription metadata as invoices carry it
+    # (older API versions: subscription_details; newer: parent.subscription_details).
+    return " || ".join(
+        f"data.object.{prefix}metadata.{key}"
+        for prefix in ("", "subscription_details.", "parent.subscription_details.")
+    )
+
+
+def _address_path(part: str) -> str:
+    return (
+        f"data.object.customer_details.address.{part} || data.object.customer_address.{part}"
+        f" || data.object.shipping.address.{part} || data.object.billing_details.address.{part}"
+    )
+
+
+DEFAULTS = DefaultPaths(
+    identity={
+        "email": "data.object.customer_details.email || data.object.customer_email"
+        " || data.object.receipt_email || data.object.billing_details.email",
+        "phone": "data.object.customer_details.phone || data.object.customer_phone"
+        " || data.object.shipping.phone || data.object.billing_details.phone",
+        "full_name": "data.object.customer_details.name || data.object.customer_name"
+        " || data.object.shipping.name || data.object.billing_details.name",
+        "city": _address_path("city"),
+        "state": _address_path("state"),
+        "zip": _address_path("postal_code"),
+        "country": _address_path("country"),
+        "external_id": "data.object.customer.id || data.object.customer",
+    },
+    attribution={
+        key: _metadata_path(key)
+        for key in (
+            "scan_session_id",
+            "pagent",
+            "pagent_session_id",
+            "pagent_user_id",
+            "pagent_visit_id",
+            "pagent_conversion_id",
+            "fbc",
+            "fbp",
+            "ttclid",
+            "ttp",
+            "snackvideo_click_id",
+            "quicklizard_vid",
+            "event_source_url",
+            "referrer_url",
+        )
+    },
+    properties={
+        "stripe_object_id": "data.object.id",
+        "checkout_mode": "data.object.mode",
+        "billing_reason": "data.object.billing_reason",
+        "client_reference_id": "data.object.client_reference_id",
+    },
+)
+
+
+def builtin_rules(source: Source) -> tuple[Rule, ...]:
+    paid_checkout = {
+        "name": "purchase",
+        "order_key": _ORDER_OF_CHECKOUT,
+        "occurred_at": "created",
+        "value": _CHECKOUT_VALUE,
+    }
+    return (
+        Rule(
+            event="checkout.session.completed",
+            when="data.object.payment_status == 'paid' && data.object.mode != 'setup'",
+            **paid_checkout,
+        ),
+        Rule(
+            event="checkout.session.completed",
+            name="signup",
+            when="data.object.payment_status == 'no_payment_required' && data.object.mode == 'subscription'",
+            order_key="data.object.subscription.id || data.object.subscription",
+            occurred_at="created",
+        ),
+        Rule(
+            event="checkout.session.async_payment_succeeded",
+            when="data.object.mode != 'setup'",
+            **paid_checkout,
+        ),
+        Rule(
+            event="payment_intent.succeeded",
+            name="purchase",
+            when="!(data.object.invoice)",
+            order_key="data.object.id",
+            occurred_at="created",
+            value=ValueSpec(
+                amount_minor="data.object.amount_received || data.object.amount",
+                currency="data.object.currency",
+            ),
+        ),
+        Rule(
+            event="invoice.paid",
+            name="purchase",
+            when=f"{_PAID} && !{_RENEWAL}",
+            order_key="data.object.id",
+            occurred_at="created",
+            value=ValueSpec(amount_minor="data.object.amount_paid", currency="data.object.currency"),
+            items=_INVOICE_ITEMS,
+        ),
+        Rule(
+            event="invoice.paid",
+            name=source.renewal_name,
+            when=f"{_PAID} && {_RENEWAL}",
+            order_key="data.object.id",
+            occurred_at="created",
+            value=ValueSpec(amount_minor="data.object.amount_paid", currency="data.object.currency"),
+            items=_INVOICE_ITEMS,
+        ),
+        Rule(
+            event="customer.subscription.created",
+            name="signup",
+            when="data.object.status == 'trialing'",
+            order_key="data.object.id",
+            occurred_at="created",
+        ),
+    )
+
+
+class _Envelope(BaseModel):
+    """The fields every Stripe event has (snapshot events; v2 thin events lack `data`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    type: str
+    created: int | str | None = None
+    livemode: bool = True
+    data: dict | None = None
+
+
+def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> None:
+    tolerance = source.signing_tolerance_seconds
+    signatures.verify_stripe(
+        request.body,
+        request.header("stripe-signature"),
+        secrets,
+        tolerance=DEFAULT_TOLERANCE_SECONDS if tolerance is None else tolerance,
+    )
+
+
+def parse(request: WebhookRequest) -> list[ProviderEvent]:
+    try:
+        document = json.loads(request.body)
+        envelope = _Envelope.model_validate(document)
+    except ValueError as exc:  # json and pydantic errors are ValueErrors
+        raise PayloadError(_reason(exc)) from exc
+    data_object = (envelope.data or {}).get("object")
+    if envelope.data is not None and not isinstance(data_object, dict):
+        raise PayloadError("data.object must be a JSON object")
+    return [
+        ProviderEvent(
+            provider="stripe",
+            event_id=envelope.id,
+            event_type=envelope.type,
+            payload=document,
+            livemode=envelope.livemode,
+            occurred_at=parse_time(envelope.created),
+            object_type=(data_object or {}).get("object"),
+            object_id=(data_object or {}).get("id"),
+        )
+    ]
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        return f"not a Stripe event: {where}: {first['msg']}"
+    return f"body is not valid JSON: {exc}"
+
+
+SOURCE = SourceSpec(name="stripe", verify=verify, parse=parse, builtin_rules=builtin_rules, defaults=DEFAULTS)

@@ -1,0 +1,228 @@
+"""The AWS world of `template.yaml`, created in moto (tests, benchmarks, the local stack).
+
+Tables, queues (with their redrive policies) and secrets are created from the
+template itself, so the test world is the deployed world; each function's
+environment is the template's Globals + its own variables with intrinsics
+(!Ref, !GetAtt, !Sub, !If) resolved against what was created here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation short-form tags as their long form."""
+
+
+def _intrinsic(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    code_uri: Path
+    handler: str
+    environment: dict[str, str]
+    timeout: int
+    http_routes: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    sqs_queue: str | None = None  # logical id of the triggering queue
+    batch_size: int = 10
+    batching_window: int = 0
+    report_batch_item_failures: bool = False
+
+
+@dataclass
+class World:
+    region: str
+    account_id: str
+    stack_name: str
+    resources: dict[str, dict[str, str]]  # logical id → {"Ref": …, "Arn": …, "QueueName": …}
+    parameters: dict[str, str]
+    functions: dict[str, FunctionSpec]
+
+    def ref(self, logical_id: str) -> str:
+        return self.resources[logical_id]["Ref"]
+
+    def queue_url(self, logical_id: str) -> str:
+        return self.ref(logical_id)
+
+    @property
+    def table_name(self) -> str:
+        return self.ref("RelayTable")
+
+
+class _Resolver:
+    def __init__(self, world: World, conditions: dict[str, bool]):
+        self.world = world
+        self.conditions = conditions
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) != 1:
+            return {k: self(v) for k, v in value.items()}
+        ((key, arg),) = value.items()
+        if key == "Ref":
+            return self._ref(arg)
+        if key == "Fn::GetAtt":
+            return self.world.resources[arg[0]][arg[1]]
+        if key == "Fn::Sub":
+            return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub(m.group(1)), arg)
+        if key == "Fn::If":
+            name, yes, no = arg
+            return self(yes if self.conditions.get(name) else no)
+        return {k: self(v) for k, v in value.items()}
+
+    def _ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::Region": self.world.region,
+            "AWS::AccountId": self.world.account_id,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": self.world.stack_name,
+            "AWS::NoValue": None,
+        }
+        if name in pseudo:
+            return pseudo[name]  # type: ignore[return-value]
+        if name in self.world.parameters:
+            return self.world.parameters[name]
+        return self.world.resources[name]["Ref"]
+
+    def _sub(self, name: str) -> str:
+        if "." in name:
+            logical_id, attribute = name.split(".", 1)
+            return self.world.resources[logical_id][attribute]
+        return str(self._ref(name))
+
+
+def build_world(
+    session: Any,
+    *,
+    secrets: dict[str, str] | None = None,
+    stack_name: str = "conversion-relay-local",
+    parameter_overrides: dict[str, str] | None = None,
+    template: dict[str, Any] | None = None,
+) -> World:
+    """Create the template's tables, queues and given secrets with a boto3 session (moto)."""
+    template = template or load_template()
+    region = session.region_name or "us-east-1"
+    sts = session.client("sts")
+    account_id = sts.get_caller_identity()["Account"]
+    parameters = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+    parameters.update(parameter_overrides or {})
+    world = World(region, account_id, stack_name, {}, parameters, {})
+    conditions = {
+        "HasAlarmTopic": bool(parameters.get("AlarmTopicArn")),
+        "HasDeliverReservedConcurrency": parameters.get("DeliverReservedConcurrency", "0") != "0",
+    }
+    resolve = _Resolver(world, conditions)
+    resources = template["Resources"]
+
+    # Tables first, then dead-letter queues, then queues (their redrive policy needs the DLQ ARN).
+    dynamodb = session.client("dynamodb")
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::DynamoDB::Table":
+            continue
+        props = resource["Properties"]
+        name = f"{stack_name}-{logical_id}"
+        dynamodb.create_table(
+            TableName=name,
+            AttributeDefinitions=props["AttributeDefinitions"],
+            KeySchema=props["KeySchema"],
+            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+        )
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        arn = f"arn:aws:dynamodb:{region}:{account_id}:table/{name}"
+        world.resources[logical_id] = {"Ref": name, "Arn": arn}
+
+    sqs = session.client("sqs")
+    queues = {k: r for k, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+    ordered = sorted(queues, key=lambda k: "RedrivePolicy" in queues[k].get("Properties", {}))
+    for logical_id in ordered:
+        props = queues[logical_id].get("Properties", {})
+        attributes = {
+            key: str(props[key])
+            for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
+            if key in props
+        }
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(resolve(props["RedrivePolicy"]))
+        name = f"{stack_name}-{logical_id}"
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = f"arn:aws:sqs:{region}:{account_id}:{name}"
+        world.resources[logical_id] = {"Ref": url, "Arn": arn, "QueueName": name}
+
+    for logical_id, resource in resources.items():
+        if resource["Type"] not in world.resources and logical_id not in world.resources:
+            world.resources.setdefault(logical_id, {"Ref": f"{stack_name}-{logical_id}", "Arn": ""})
+
+    secretsmanager = session.client("secretsmanager")
+    for name, value in (secrets or {}).items():
+        secretsmanager.create_secret(Name=name, SecretString=value)
+
+    world.functions = _functions(template, resolve)
+    return world
+
+
+def _functions(template: dict[str, Any], resolve: _Resolver) -> dict[str, FunctionSpec]:
+    globals_ = template.get("Globals", {}).get("Function", {})
+    global_env = globals_.get("Environment", {}).get("Variables", {})
+    functions = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        variables = {**global_env, **props.get("Environment", {}).get("Variables", {})}
+        environment = {k: str(v) for k, v in resolve(variables).items() if v is not None}
+        spec = FunctionSpec(
+            logical_id=logical_id,
+            code_uri=REPO_ROOT / props["CodeUri"],
+            handler=props["Handler"],
+            environment=environment,
+            timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
+        )
+        for event in props.get("Events", {}).values():
+            event_props = event.get("Properties", {})
+            if event["Type"] == "HttpApi":
+                spec.http_routes.append((event_props["Method"].upper(), event_props["Path"]))
+            elif event["Type"] == "SQS":
+                spec.sqs_queue = event_props["Queue"]["Fn::GetAtt"][0]
+                spec.batch_size = int(event_props.get("BatchSize", 10))
+                spec.batching_window = int(event_props.get("MaximumBatchingWindowInSeconds", 0))
+                spec.report_batch_item_failures = "ReportBatchItemFailures" in event_props.get(
+                    "FunctionResponseTypes", []
+                )
+        functions[logical_id] = spec
+    return functions
