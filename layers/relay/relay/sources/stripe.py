@@ -28,7 +28,10 @@ from relay.mapping import DefaultPaths, ProviderEvent, parse_time
 from relay.sources import SourceSpec, WebhookRequest
 
 DEFAULT_TOLERANCE_SECONDS = 300
-_RENEWAL = "contains(['subscription_cycle', 'subscription_update', 'subscription_threshold'], data.object.billing_reason || '')"
+_RENEWAL = (
+    "contains(['subscription_cycle', 'subscription_update', 'subscription_threshold'],"
+    " data.object.billing_reason || '')"
+)
 _PAID = "data.object.amount_paid > `0`"
 
 _ORDER_OF_CHECKOUT = (
