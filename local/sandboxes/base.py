@@ -355,18 +355,18 @@ class Request:
         self.params: dict[str, str] = {}
         try:
             self._payload, self._error = json.loads(body, parse_constant=_reject_constant), None
-        except (ValueError, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # includes JSONDecodeError and UnicodeDecodeError
             self._payload, self._error = None, str(exc)
 
     @property
     def n_events(self) -> int:
-        return 0 if self._error else count_events(self._payload)
+        return 0 if self._error is not None else count_events(self._payload)
 
     def json(self, require_content_type: bool = True) -> Any:
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if require_content_type and content_type != "application/json":
             raise InvalidJson("Content-Type must be application/json")
-        if self._error:
+        if self._error is not None:
             raise InvalidJson(self._error)
         return self._payload
 
@@ -573,7 +573,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
-        self.server.sandbox._serve(self)
+        self.server.sandbox.serve_http(self)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
@@ -714,7 +714,8 @@ class Sandbox:
 
     # ---- request handling (runs on the server's worker threads)
 
-    def _serve(self, http: _Handler) -> None:
+    def serve_http(self, http: _Handler) -> None:
+        """Answer one HTTP request: a /_sandbox/ control call or a vendor call."""
         path = urlsplit(http.path).path
         body = http.read_body(self.max_body_bytes)
         if path.startswith(CONTROL_PREFIX):
