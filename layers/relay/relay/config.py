@@ -24,10 +24,12 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    ModelWrapValidatorHandler,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from relay.exceptions import ConfigError
 
 VendorKind = Literal["scanova", "pagent", "scalev", "quicklizard"]
@@ -226,18 +228,39 @@ class RelayConfig(_Strict):
     destinations: dict[str, Destination] = Field(default_factory=dict)
     sources: dict[str, Source] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _destinations_exist(self) -> RelayConfig:
-        known = set(self.destinations)
-        problems = []
+    @model_validator(mode="wrap")
+    @classmethod
+    def _destinations_exist(cls, data: Any, handler: ModelWrapValidatorHandler[RelayConfig]) -> RelayConfig:
+        # A wrap validator, so each unknown name is reported at its own dotted path
+        # (sources.stripe.rules.0.destinations.1) rather than at the top level.
+        config = handler(data)
+        known = set(config.destinations)
+        configured = ", ".join(sorted(known)) or "none"
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_destination", f"unknown destination {name!r} (configured: {configured})"
+                ),
+                loc=loc,
+                input=name,
+            )
+            for loc, name in config._destination_references()
+            if name not in known
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return config
+
+    def _destination_references(self) -> list[tuple[tuple[str | int, ...], str]]:
+        found: list[tuple[tuple[str | int, ...], str]] = []
         for source_name, source in self.sources.items():
-            named = list(source.destinations or [])
-            for rule in source.rules:
-                named += rule.destinations or []
-            problems += [f"{source_name}: unknown destination {n!r}" for n in named if n not in known]
-        if problems:
-            raise ValueError("; ".join(problems) + f" (configured: {', '.join(sorted(known)) or 'none'})")
-        return self
+            base = ("sources", source_name)
+            found += [((*base, "destinations", i), n) for i, n in enumerate(source.destinations or [])]
+            for r, rule in enumerate(source.rules):
+                found += [
+                    ((*base, "rules", r, "destinations", i), n) for i, n in enumerate(rule.destinations or [])
+                ]
+        return found
 
     def source(self, provider: str) -> Source:
         return self.sources.get(provider) or Source()
@@ -251,12 +274,19 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
+def _why(error: Any) -> str:
+    # Our own validators raise ValueError: show their message without pydantic's "Value error, ".
+    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
+    return error["msg"]
+
+
 def parse_config(data: Mapping[str, Any] | None, origin: str = "config") -> RelayConfig:
     """Validate a loaded config; ConfigError lists each bad key by dotted path and why."""
     try:
         return RelayConfig.model_validate(data or {})
     except ValidationError as exc:
-        problems = [(_dotted(err["loc"]), err["msg"]) for err in exc.errors(include_url=False)]
+        problems = [(_dotted(err["loc"]), _why(err)) for err in exc.errors(include_url=False)]
         raise ConfigError(f"invalid relay config {origin}", problems) from exc
 
 
