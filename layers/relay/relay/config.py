@@ -56,8 +56,10 @@ class _Strict(BaseModel):
 
 
 class Destination(_Strict):
-    kind: VendorKind
-    base_url: HttpUrl
+    """A vendor endpoint that receives conversions (the key under `destinations` is its name)."""
+
+    kind: VendorKind = Field(description="vendor: scanova, pagent, scalev or quicklizard")
+    base_url: HttpUrl = Field(description="the vendor API's base URL (a sandbox URL locally)")
     api_key_secret: str = Field(
         description="Secrets Manager name of the vendor credential (API key, storefront key, client key)"
     )
@@ -69,7 +71,7 @@ class Destination(_Strict):
         default="{conversion_id}",
         description="vendor event id, for pixel dedup: {conversion_id} {order_id} {event_name} {name}",
     )
-    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60, description="HTTP timeout of one vendor call")
     in_doubt: InDoubtPolicy | None = Field(
         default=None,
         description="after a crash between the vendor's answer and the ledger write: resend (vendor "
@@ -78,7 +80,7 @@ class Destination(_Strict):
     requires_consent: bool = Field(
         default=False, description="skip conversions whose consent is denied or pending"
     )
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="false: no jobs are queued for this destination")
 
     # vendor specifics
     site_id: str | None = Field(default=None, description="scanova: tracking site id")
@@ -91,7 +93,10 @@ class Destination(_Strict):
     stripe_api_key_secret: str | None = Field(
         default=None, description="quicklizard: Stripe key to fetch checkout line items"
     )
-    stripe_api_base: HttpUrl = Field(default="https://api.stripe.com", description="quicklizard")
+    stripe_api_base: HttpUrl = Field(
+        default=HttpUrl("https://api.stripe.com"),
+        description="quicklizard: Stripe API base URL (a stub locally)",
+    )
 
     @field_validator("event_id_template")
     @classmethod
@@ -125,9 +130,11 @@ class Destination(_Strict):
 
 
 class ValueSpec(_Strict):
+    """Where a conversion's value is (exactly one of amount_minor, amount_major)."""
+
     amount_minor: JMESPath | None = Field(default=None, description="integer minor units (or its string)")
     amount_major: JMESPath | None = Field(default=None, description="major-unit decimal (string or int)")
-    currency: JMESPath
+    currency: JMESPath = Field(description="ISO 4217 code (any case)")
 
     @model_validator(mode="after")
     def _one_amount(self) -> ValueSpec:
@@ -137,16 +144,20 @@ class ValueSpec(_Strict):
 
 
 class ItemsSpec(_Strict):
+    """Where the line items are; the other paths are relative to one line item."""
+
     path: JMESPath = Field(description="the list of line items")
-    product_id: JMESPath
-    quantity: JMESPath | None = None
-    unit_amount_minor: JMESPath | None = None
-    unit_amount_major: JMESPath | None = None
-    name: JMESPath | None = None
-    category: JMESPath | None = None
-    variant_id: JMESPath | None = None
-    bundle_price_option_id: JMESPath | None = None
-    url: JMESPath | None = None
+    product_id: JMESPath = Field(description="product id (lines without one are left out)")
+    quantity: JMESPath | None = Field(default=None, description="quantity (default 1)")
+    unit_amount_minor: JMESPath | None = Field(default=None, description="unit price in minor units")
+    unit_amount_major: JMESPath | None = Field(
+        default=None, description="unit price in major units (needs the conversion's currency)"
+    )
+    name: JMESPath | None = Field(default=None, description="product name")
+    category: JMESPath | None = Field(default=None, description="product category")
+    variant_id: JMESPath | None = Field(default=None, description="Scalev variant unique id")
+    bundle_price_option_id: JMESPath | None = Field(default=None, description="Scalev bundle price option")
+    url: JMESPath | None = Field(default=None, description="product page (QuickLizard permalink)")
 
 
 IdentityKey = Literal[
@@ -188,17 +199,27 @@ class Rule(_Strict):
     when: JMESPath | None = Field(default=None, description="only when this expression is truthy")
     order_key: JMESPath = Field(description="the order the conversion is about (the id derives from it)")
     occurred_at: JMESPath | None = Field(default=None, description="epoch seconds/ms or ISO 8601")
-    value: ValueSpec | None = None
-    items: ItemsSpec | None = None
-    identity: dict[IdentityKey, JMESPath] = Field(default_factory=dict)
-    attribution: dict[AttributionKey, JMESPath] = Field(default_factory=dict)
-    consent: JMESPath | None = None
-    properties: dict[str, JMESPath] = Field(default_factory=dict)
+    value: ValueSpec | None = Field(default=None, description="where the value is; none: no value")
+    items: ItemsSpec | None = Field(default=None, description="where the line items are")
+    identity: dict[IdentityKey, JMESPath] = Field(
+        default_factory=dict, description="identity key → path of the raw value (hashed at ingest)"
+    )
+    attribution: dict[AttributionKey, JMESPath] = Field(
+        default_factory=dict, description="attribution key → path (click ids, sessions, page URLs)"
+    )
+    consent: JMESPath | None = Field(
+        default=None, description="consent: true/false, granted/denied/pending, yes/no, opt_in/opt_out"
+    )
+    properties: dict[str, JMESPath] = Field(
+        default_factory=dict, description="extra properties (email addresses and phone numbers are removed)"
+    )
     destinations: list[str] | None = Field(default=None, description="default: the source's")
 
 
 class Source(_Strict):
-    enabled: bool = True
+    """A webhook provider (the key under `sources`: stripe, hubspot, paddle, shopify, pipedrive, events)."""
+
+    enabled: bool = Field(default=True, description="false: the endpoint answers 404")
     allow_test_mode: bool = Field(default=False, description="relay events with livemode false")
     builtin_rules: bool = Field(default=True, description="use the provider's built-in rules")
     destinations: list[str] | None = Field(default=None, description="default: every destination")
@@ -209,9 +230,13 @@ class Source(_Strict):
     identity: dict[IdentityKey, JMESPath] = Field(
         default_factory=dict, description="paths for every rule of this source (a rule's own win)"
     )
-    attribution: dict[AttributionKey, JMESPath] = Field(default_factory=dict)
-    properties: dict[str, JMESPath] = Field(default_factory=dict)
-    consent: JMESPath | None = None
+    attribution: dict[AttributionKey, JMESPath] = Field(
+        default_factory=dict, description="paths for every rule of this source (a rule's own win)"
+    )
+    properties: dict[str, JMESPath] = Field(
+        default_factory=dict, description="paths for every rule of this source (a rule's own win)"
+    )
+    consent: JMESPath | None = Field(default=None, description="consent path for every rule of this source")
     phone_region: str | None = Field(
         default=None, description="ISO 3166 region for phone numbers without a country code"
     )
@@ -219,14 +244,22 @@ class Source(_Strict):
     signing_tolerance_seconds: int | None = Field(
         default=None, ge=0, description="timestamp tolerance of signatures (0 disables); default per provider"
     )
-    max_body_bytes: int = Field(default=256 * 1024, gt=0, le=6 * 1024 * 1024)
+    max_body_bytes: int = Field(
+        default=256 * 1024, gt=0, le=6 * 1024 * 1024, description="larger bodies are refused with 413"
+    )
     settings: dict[str, Any] = Field(default_factory=dict, description="provider-specific settings")
 
 
 class RelayConfig(_Strict):
-    version: Literal[1] = 1
-    destinations: dict[str, Destination] = Field(default_factory=dict)
-    sources: dict[str, Source] = Field(default_factory=dict)
+    """The whole file."""
+
+    version: Literal[1] = Field(default=1, description="config format version")
+    destinations: dict[str, Destination] = Field(
+        default_factory=dict, description="destination name → destination"
+    )
+    sources: dict[str, Source] = Field(
+        default_factory=dict, description="provider → source settings (absent: built-in defaults)"
+    )
 
     @model_validator(mode="wrap")
     @classmethod
