@@ -32,9 +32,12 @@ def conversion_id(provider: str, order_key: str, name: str) -> uuid.UUID:
 
 
 def _sha256_hex(value: str | None) -> str | None:
-    if value is not None and not pii.is_hashed(value):
+    if value is None:
+        return None
+    if not pii.is_hashed(value):
         raise ValueError("must be a SHA-256 hex digest (raw PII never enters a conversion)")
-    return value.lower() if value else None
+    # is_hashed() accepts surrounding whitespace: store the bare digest vendors expect.
+    return value.strip().lower()
 
 
 HashedValue = Annotated[str | None, AfterValidator(_sha256_hex)]
