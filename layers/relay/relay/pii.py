@@ -24,7 +24,10 @@ _NOT_DIGIT = re.compile(r"\D")
 # An international number written with its '+' prefix; bare digit runs are too
 # often order numbers or dates to treat as phones.
 _LOOKS_LIKE_PHONE = re.compile(r"^\+\d[\d\s().\-]{6,}$")
-_PII_KEY = re.compile(r"(^|_)(e-?mail|phone|mobile|tel|telephone|em|ph)$", re.IGNORECASE)
+# Property keys naming contact data, matched word by word so that phone_number,
+# customerEmail and billing-phone count as well as email and phone.
+_PII_KEY_WORDS = frozenset({"email", "mail", "phone", "mobile", "tel", "telephone", "msisdn", "em", "ph"})
+_KEY_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
 def sha256_hex(value: str) -> str:
@@ -151,6 +154,11 @@ def split_full_name(full_name: str | None) -> tuple[str | None, str | None]:
     return first, (last.strip() or None)
 
 
+def is_pii_key(key: object) -> bool:
+    """True for a property name such as email, phone_number, customerEmail or e-mail."""
+    return any(word.lower() in _PII_KEY_WORDS for word in _KEY_WORD.findall(str(key)))
+
+
 def looks_like_pii(value: object) -> bool:
     """True for a string that is an email address or a phone number."""
     if not isinstance(value, str):
@@ -169,7 +177,7 @@ def scrub(value: object) -> object:
     string values that are, or contain, an email or a phone number are dropped or masked.
     """
     if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if not (_PII_KEY.search(str(k)) or looks_like_pii(v))}
+        return {k: scrub(v) for k, v in value.items() if not (is_pii_key(k) or looks_like_pii(v))}
     if isinstance(value, list):
         return [scrub(v) for v in value if not looks_like_pii(v)]
     if isinstance(value, str):
