@@ -77,7 +77,10 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         seconds = float(value)
-        return datetime.fromtimestamp(seconds / 1000 if seconds > 1e11 else seconds, tz=UTC)
+        try:
+            return datetime.fromtimestamp(seconds / 1000 if seconds > 1e11 else seconds, tz=UTC)
+        except (ValueError, OverflowError, OSError) as exc:  # NaN, or beyond year 9999
+            raise MappingError(f"time {value!r} is out of range") from exc
     text = str(value).strip()
     if text.isdigit():
         return parse_time(int(text))

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, ValidationError
 from relay import signatures
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
-from relay.exceptions import PayloadError
+from relay.exceptions import MappingError, PayloadError
 from relay.mapping import DefaultPaths, ProviderEvent, parse_time
 from relay.sources import SourceSpec, WebhookRequest
 
@@ -201,6 +201,10 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
     data_object = (envelope.data or {}).get("object")
     if envelope.data is not None and not isinstance(data_object, dict):
         raise PayloadError("data.object must be a JSON object")
+    try:
+        created = parse_time(envelope.created)
+    except MappingError as exc:  # the sender's mistake: 400, not a 5xx retried for days
+        raise PayloadError(f"not a Stripe event: created: {exc}") from exc
     return [
         ProviderEvent(
             provider="stripe",
@@ -208,7 +212,7 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
             event_type=envelope.type,
             payload=document,
             livemode=envelope.livemode,
-            occurred_at=parse_time(envelope.created),
+            occurred_at=created,
             object_type=(data_object or {}).get("object"),
             object_id=(data_object or {}).get("id"),
         )
