@@ -72,7 +72,11 @@ def error_response(exc: Exception) -> dict[str, Any]:
     """The one place where errors become HTTP answers."""
     if isinstance(exc, RequestError):
         logger.info("request refused", extra={"status": exc.status, "error": exc.code, "reason": exc.reason})
-        headers = {"Retry-After": "5"} if isinstance(exc, ClaimInProgressError) else None
+        headers = None
+        if isinstance(exc, ClaimInProgressError):
+            headers = {"Retry-After": "5"}
+        elif isinstance(exc, MethodNotAllowedError):
+            headers = {"Allow": "POST"}  # RFC 9110 §15.5.6: a 405 names the allowed methods
         return respond(exc.status, {"error": exc.code, "reason": exc.reason}, headers)
     if isinstance(exc, EnqueueError):
         logger.error("jobs not queued; the provider will retry", extra={"reason": str(exc)})
