@@ -44,7 +44,9 @@ HashedValue = Annotated[str | None, AfterValidator(_sha256_hex)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a validation error's text (logged with its traceback) must not
+    # carry the rejected value, which may be a raw email or phone number.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class Money(_Model):
