@@ -148,3 +148,31 @@ class MissingRequirementError(RelayError):
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__(reason)
+
+
+# --- replay from the dead-letter queues ------------------------------------------------
+
+
+class ReplayError(RelayError):
+    """A DLQ listing or replay cannot go on (AWS refused a call, bad options); nothing was lost."""
+
+
+class UnknownDestinationError(ReplayError):
+    """The destination is neither a destination of the relay config nor a vendor kind."""
+
+
+class ParkedJobNotFoundError(ReplayError):
+    """No parked job has the conversion id or message id asked for."""
+
+
+class NativeMoveUnsupportedError(ReplayError):
+    """SQS StartMessageMoveTask is not available on this endpoint (moto, the local stack)."""
+
+
+# --- enrichment at ingest (mapped to 5xx so the provider retries) ----------------------
+
+
+class EnrichmentError(RelayError):
+    """Data an event's rules need could not be read from the provider's API (e.g. HubSpot's
+    CRM: timeout, 5xx, 429, a refused token); the ingest claim is released and the provider
+    retries."""
