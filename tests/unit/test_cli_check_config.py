@@ -1,0 +1,72 @@
+"""`relay check-config`: what CI runs (`make check-config`) before a deploy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from relay.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+GOOD = [str(REPO / "config/relay.local.yaml"), str(REPO / "config/deploy/relay.yaml")]
+BAD_CONFIG = """\
+destinations:
+  scanova: {kind: scanova, base_url: "https://track.scanova.io", api_key_secret: k}
+  meta: {kind: scalev, provider: facebook, store_id: s, base_url: "https://api.scalev.com", api_key_secret: k}
+"""
+
+
+def bad_config(tmp_path: Path) -> str:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_CONFIG, encoding="utf-8")
+    return str(path)
+
+
+def test_valid_configs_pass_with_a_summary(capsys):
+    # Given the committed configs, When checked, Then exit 0 and one "ok" line each.
+    assert main(["check-config", *GOOD]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2
+    assert all(": ok — destinations: scanova (scanova), pagent (pagent)" in line for line in out)
+
+
+def test_an_invalid_config_exits_1_naming_each_bad_key(tmp_path, capsys):
+    # Given a config with two mistakes, When checked, Then exit 1 and each is on its own line
+    # as "<dotted path>: <why>" on stderr.
+    path = bad_config(tmp_path)
+    assert main(["check-config", path]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"{path}: invalid"
+    assert "  destinations.scanova: a scanova destination needs site_id" in err
+    assert any(line.startswith("  destinations.meta.provider: Input should be 'meta'") for line in err)
+
+
+def test_one_bad_file_among_good_ones_fails_the_run(tmp_path, capsys):
+    assert main(["check-config", GOOD[0], bad_config(tmp_path), GOOD[1]]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count(": ok") == 2
+    assert ": invalid" in captured.err
+
+
+def test_a_missing_or_unparsable_file_is_reported_not_raised(tmp_path, capsys):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("destinations: [", encoding="utf-8")
+    assert main(["check-config", str(tmp_path / "absent.yaml"), str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert "absent.yaml: invalid" in err and "cannot read relay config" in err
+    assert "broken.yaml: invalid" in err and "is not valid YAML" in err
+
+
+def test_the_installed_command_exits_1(tmp_path):
+    # The real entry point, as CI calls it (a subprocess: no network involved).
+    result = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "relay.cli", "check-config", bad_config(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "destinations.scanova: a scanova destination needs site_id" in result.stderr
