@@ -168,6 +168,8 @@ def looks_like_pii(value: object) -> bool:
 
 
 _EMBEDDED_EMAIL = re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[a-zA-Z]{2,}")
+# An international number inside text ("call +33 6 12 34 56 78"), as _LOOKS_LIKE_PHONE.
+_EMBEDDED_PHONE = re.compile(r"\+\d[\d\s().\-]{6,}\d")
 
 
 def scrub(value: object) -> object:
@@ -181,5 +183,5 @@ def scrub(value: object) -> object:
     if isinstance(value, list):
         return [scrub(v) for v in value if not looks_like_pii(v)]
     if isinstance(value, str):
-        return _EMBEDDED_EMAIL.sub("[email removed]", value)
+        return _EMBEDDED_PHONE.sub("[phone removed]", _EMBEDDED_EMAIL.sub("[email removed]", value))
     return value
