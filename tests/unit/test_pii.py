@@ -206,7 +206,7 @@ def test_scrub_drops_contact_data_and_keeps_the_rest():
         "phone_number": "6169547888",
         "customerPhone": "616 954 7888",
         "contact": "+1 616 954 7888",
-        "note": "gift for jenny@example.com, thanks",
+        "note": "gift for jenny@example.com, call +1 616-954-7888",
         "tags": ["vip", "jenny@example.com", "+44 20 7946 0958"],
         "nested": {"em": "x", "city": "Menlo Park"},
         "quantity": 3,
@@ -217,7 +217,7 @@ def test_scrub_drops_contact_data_and_keeps_the_rest():
     assert scrubbed == {
         "plan": "pro",
         "order_number": "100234",
-        "note": "gift for [email removed], thanks",
+        "note": "gift for [email removed], call [phone removed]",
         "tags": ["vip"],
         "nested": {"city": "Menlo Park"},
         "quantity": 3,
