@@ -765,7 +765,7 @@ class Replayer:
         if request.native:
             return self.start_native_move(request).model_dump(mode="json")
         summary = self.replay(request, remaining_seconds=remaining_seconds)
-        if metrics is not None and not request.dry_run:
+        if metrics is not None:
             metrics.add_dimension(name="vendor", value=summary.vendor)
             metrics.add_metric(name="JobsReplayed", unit=MetricUnit.Count, value=summary.moved)
             metrics.add_metric(name="JobsLeftParked", unit=MetricUnit.Count, value=sum(summary.left.values()))
