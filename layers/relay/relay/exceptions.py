@@ -150,6 +150,16 @@ class MissingRequirementError(RelayError):
         super().__init__(reason)
 
 
+class UnansweredDeliveryError(TransientDeliveryError):
+    """The request may have reached the vendor but no answer came back (read timeout, dropped
+    connection, an unreadable 2xx). Safe to resend only where the vendor dedupes on our event id;
+    elsewhere the job is parked as in_doubt."""
+
+
+class LedgerError(RelayError):
+    """The delivery ledger (DynamoDB) could not be read or written; the job is retried."""
+
+
 # --- replay from the dead-letter queues ------------------------------------------------
 
 

@@ -55,3 +55,22 @@ class IngestSettings(CommonSettings):
     def queue_urls(self) -> dict[str, str]:
         urls = {kind: getattr(self, f"{kind}_queue_url") for kind in VENDOR_KINDS}
         return {kind: url for kind, url in urls.items() if url}
+
+
+class DeliverSettings(CommonSettings):
+    """A deliver function's environment (template.yaml; the local stack adds RETRY_DELAY_SCALE)."""
+
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
+    max_receive_count: int = Field(
+        default=5, alias="MAX_RECEIVE_COUNT", ge=1, description="the queue's redrive maxReceiveCount"
+    )
+    secrets_prefix: str = Field(
+        default="", alias="SECRETS_PREFIX", description="the function may only read secrets so named"
+    )
+    retry_base_seconds: float = Field(default=30.0, alias="RETRY_BASE_SECONDS", gt=0)
+    retry_max_seconds: float = Field(
+        default=900.0, alias="RETRY_MAX_SECONDS", gt=0, le=43200, description="SQS allows 12 h at most"
+    )
+    retry_delay_scale: float = Field(
+        default=1.0, alias="RETRY_DELAY_SCALE", ge=0, description="local runs: 0.01 makes minutes seconds"
+    )

@@ -1,0 +1,289 @@
+"""The delivery ledger: exactly once per destination, across redelivery, concurrency and replay.
+
+One DynamoDB item per (destination, conversion), in the table that holds the Powertools
+idempotency records. A deliver function claims the item (one conditional write) before it
+calls the vendor and marks it after, so an SQS redelivery, a second message for the same
+conversion handled concurrently, or a DLQ replay never reaches the vendor twice.
+
+Item: `id` = ledger#<destination>#<conversion_id>; `status` in_progress | delivered |
+rejected | in_doubt (absent once a claim is released after a transient failure: nothing is
+in flight and nothing was delivered); `lease_until` (epoch ms) and `owner` while
+in_progress; `attempts` (claims so far); `updated_at` (ISO 8601); `vendor_status`;
+`reason` (short, no PII); `expiration` (epoch s, now + 15 days: longer than the DLQ's
+14-day retention, so a replayed job still finds its record).
+
+Who may claim:
+- no status (new, or released) → claimed;
+- rejected → claimed: the vendor took nothing, and a replay comes after the cause was fixed;
+- in_progress with an expired lease → taken over: the holder died after it may have called
+  the vendor and before it wrote the answer; the caller resends or parks it (in doubt);
+- in_progress with a live lease → busy (another invocation is delivering it);
+- delivered → never again; in_doubt → stays parked until an operator forgets it
+  (`relay replay --force`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from relay.exceptions import LedgerError
+
+KEY_PREFIX = "ledger#"
+RETENTION_SECONDS = 15 * 24 * 3600  # longer than the DLQ's 14-day retention
+MAX_REASON_CHARS = 200
+_BATCH_WRITE_LIMIT = 25
+_BATCH_WRITE_ATTEMPTS = 4
+
+
+class Status(StrEnum):
+    IN_PROGRESS = "in_progress"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    IN_DOUBT = "in_doubt"
+
+
+class ClaimState(StrEnum):
+    CLAIMED = "claimed"  # ours; nothing was sent before
+    TAKEN_OVER = "taken_over"  # ours, but an earlier holder may have reached the vendor
+    BUSY = "busy"  # another invocation holds a live claim
+    DELIVERED = "delivered"
+    IN_DOUBT = "in_doubt"
+
+
+@dataclass(frozen=True)
+class Claim:
+    state: ClaimState
+    destination: str
+    conversion_id: str
+    token: str | None = None
+    attempts: int = 0
+    busy_for: float | None = None  # BUSY: seconds until the other holder's lease ends
+
+    @property
+    def held(self) -> bool:
+        return self.state in (ClaimState.CLAIMED, ClaimState.TAKEN_OVER)
+
+
+def ledger_key(destination: str, conversion_id: str) -> str:
+    return f"{KEY_PREFIX}{destination}#{conversion_id}"
+
+
+def _short(reason: str | None) -> str | None:
+    return reason[:MAX_REASON_CHARS] if reason else None
+
+
+class Ledger:
+    def __init__(self, dynamodb_client: Any, table_name: str, *, clock: Callable[[], float] = time.time):
+        self._ddb = dynamodb_client
+        self._table = table_name
+        self._clock = clock
+
+    # ---- reading and operator actions
+
+    def status(self, destination: str, conversion_id: str) -> str | None:
+        """delivered, rejected, in_doubt, in_progress, or None (unknown, or released for a retry)."""
+        entry = self.entry(destination, conversion_id)
+        return entry.get("status") if entry else None
+
+    def entry(self, destination: str, conversion_id: str) -> dict[str, Any] | None:
+        """The item as plain values (for status commands), or None."""
+        try:
+            item = self._ddb.get_item(
+                TableName=self._table,
+                Key={"id": {"S": ledger_key(destination, str(conversion_id))}},
+                ConsistentRead=True,
+            ).get("Item")
+        except (BotoCoreError, ClientError) as exc:
+            raise LedgerError(f"ledger read failed ({type(exc).__name__})") from exc
+        return {name: _plain(value) for name, value in item.items()} if item else None
+
+    def forget(self, destination: str, conversion_id: str) -> None:
+        """Delete the record, so the next delivery sends again (`relay replay --force`)."""
+        self._call("delete_item", Key={"id": {"S": ledger_key(destination, str(conversion_id))}})
+
+    # ---- delivery
+
+    def claim(self, destination: str, conversion_id: str, *, lease_seconds: float) -> Claim:
+        now_ms = self._now_ms()
+        token = uuid.uuid4().hex
+        try:
+            answer = self._ddb.update_item(
+                TableName=self._table,
+                Key={"id": {"S": ledger_key(destination, str(conversion_id))}},
+                UpdateExpression=(
+                    "SET #status = :in_progress, lease_until = :lease, #owner = :token, updated_at = :now,"
+                    " attempts = if_not_exists(attempts, :zero) + :one, expiration = :expiration"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(#status) OR #status = :rejected"
+                    " OR (#status = :in_progress AND lease_until < :now_ms)"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":in_progress": {"S": Status.IN_PROGRESS},
+                    ":rejected": {"S": Status.REJECTED},
+                    ":lease": {"N": str(now_ms + int(lease_seconds * 1000))},
+                    ":token": {"S": token},
+                    ":now": {"S": self._now_iso()},
+                    ":now_ms": {"N": str(now_ms)},
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    ":expiration": {"N": str(self._expiration())},
+                },
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise LedgerError(f"ledger claim failed ({_code(exc)})") from exc
+            return self._refused(destination, str(conversion_id), exc.response.get("Item"))
+        except BotoCoreError as exc:
+            raise LedgerError(f"ledger claim failed ({type(exc).__name__})") from exc
+        old = answer.get("Attributes") or {}
+        attempts = int(old.get("attempts", {}).get("N", "0")) + 1
+        crashed = old.get("status", {}).get("S") == Status.IN_PROGRESS
+        state = ClaimState.TAKEN_OVER if crashed else ClaimState.CLAIMED
+        return Claim(state, destination, str(conversion_id), token, attempts)
+
+    def mark_delivered(self, delivered: Sequence[tuple[Claim, int | None]]) -> None:
+        """Record (claim, vendor HTTP status) pairs as delivered, 25 per BatchWriteItem.
+
+        Unconditional puts: a delivered conversion is delivered, whoever held the claim.
+        """
+        now_iso, expiration = self._now_iso(), str(self._expiration())
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": _without_none(
+                        {
+                            "id": {"S": ledger_key(claim.destination, claim.conversion_id)},
+                            "status": {"S": Status.DELIVERED},
+                            "attempts": {"N": str(claim.attempts)},
+                            "updated_at": {"S": now_iso},
+                            "vendor_status": {"N": str(status)} if status is not None else None,
+                            "expiration": {"N": expiration},
+                        }
+                    )
+                }
+            }
+            for claim, status in delivered
+        ]
+        for start in range(0, len(requests), _BATCH_WRITE_LIMIT):
+            self._batch_write(requests[start : start + _BATCH_WRITE_LIMIT])
+
+    def mark_rejected(self, claim: Claim, *, vendor_status: int | None, reason: str | None) -> None:
+        self._finish(claim, Status.REJECTED, vendor_status, reason)
+
+    def mark_in_doubt(self, claim: Claim, *, reason: str | None) -> None:
+        self._finish(claim, Status.IN_DOUBT, None, reason)
+
+    def release(self, claim: Claim, *, reason: str | None, vendor_status: int | None = None) -> None:
+        """Give a claim back after a failure that certainly delivered nothing (429, 5xx, refused
+        connection): the next attempt claims it as new, not as a crashed one."""
+        names = {"#status": "status", "#owner": "owner"}
+        values = {":token": {"S": claim.token or ""}, ":now": {"S": self._now_iso()}}
+        update = "REMOVE #status, lease_until, #owner SET updated_at = :now"
+        for attribute, value in (("reason", _short(reason)), ("vendor_status", vendor_status)):
+            if value is not None:
+                update += f", {attribute} = :{attribute}"
+                values[f":{attribute}"] = {"S": value} if isinstance(value, str) else {"N": str(value)}
+        self._conditional_update(claim, update, names, values)
+
+    # ---- internals
+
+    def _refused(self, destination: str, conversion_id: str, item: dict[str, Any] | None) -> Claim:
+        if item is None:  # an older DynamoDB API without ReturnValuesOnConditionCheckFailure
+            key = {"id": {"S": ledger_key(destination, conversion_id)}}
+            item = self._call("get_item", Key=key, ConsistentRead=True).get("Item", {})
+        status = item.get("status", {}).get("S")
+        attempts = int(item.get("attempts", {}).get("N", "0"))
+        if status == Status.DELIVERED:
+            return Claim(ClaimState.DELIVERED, destination, conversion_id, attempts=attempts)
+        if status == Status.IN_DOUBT:
+            return Claim(ClaimState.IN_DOUBT, destination, conversion_id, attempts=attempts)
+        lease_left = (int(item.get("lease_until", {}).get("N", "0")) - self._now_ms()) / 1000
+        return Claim(
+            ClaimState.BUSY, destination, conversion_id, attempts=attempts, busy_for=max(0.0, lease_left)
+        )
+
+    def _finish(self, claim: Claim, status: Status, vendor_status: int | None, reason: str | None) -> None:
+        names = {"#status": "status", "#owner": "owner"}
+        values: dict[str, Any] = {
+            ":status": {"S": status},
+            ":token": {"S": claim.token or ""},
+            ":now": {"S": self._now_iso()},
+        }
+        update = "SET #status = :status, updated_at = :now"
+        for attribute, value in (("reason", _short(reason)), ("vendor_status", vendor_status)):
+            if value is not None:
+                update += f", {attribute} = :{attribute}"
+                values[f":{attribute}"] = {"S": value} if isinstance(value, str) else {"N": str(value)}
+        self._conditional_update(claim, update + " REMOVE lease_until, #owner", names, values)
+
+    def _conditional_update(
+        self, claim: Claim, update: str, names: dict[str, str], values: dict[str, Any]
+    ) -> None:
+        """Only the holder of a claim may finish or release it."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"id": {"S": ledger_key(claim.destination, claim.conversion_id)}},
+                UpdateExpression=update,
+                ConditionExpression="#owner = :token",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise LedgerError("the claim was taken over by another delivery") from exc
+            raise LedgerError(f"ledger write failed ({_code(exc)})") from exc
+        except BotoCoreError as exc:
+            raise LedgerError(f"ledger write failed ({type(exc).__name__})") from exc
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        pending = requests
+        for attempt in range(_BATCH_WRITE_ATTEMPTS):
+            try:
+                answer = self._ddb.batch_write_item(RequestItems={self._table: pending})
+            except (BotoCoreError, ClientError) as exc:
+                raise LedgerError(f"ledger write failed ({type(exc).__name__})") from exc
+            pending = answer.get("UnprocessedItems", {}).get(self._table, [])
+            if not pending:
+                return
+            time.sleep(0.05 * 2**attempt)  # DynamoDB asks for a backoff on unprocessed items
+        raise LedgerError(f"{len(pending)} ledger writes left unprocessed")
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._ddb, operation)(TableName=self._table, **kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise LedgerError(f"ledger {operation} failed ({type(exc).__name__})") from exc
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _now_iso(self) -> str:
+        return datetime.fromtimestamp(self._clock(), tz=UTC).isoformat(timespec="milliseconds")
+
+    def _expiration(self) -> int:
+        return int(self._clock()) + RETENTION_SECONDS
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "ClientError")
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    ((kind, raw),) = value.items()
+    return int(raw) if kind == "N" else raw
+
+
+def _without_none(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in item.items() if value is not None}
