@@ -1,0 +1,162 @@
+"""HTTP to the vendors: one requests.Session per cold start, explicit timeouts, answers by type.
+
+Every vendor call goes through `Transport.request`, which turns what happened into the
+relay's delivery errors (relay.exceptions), so callers decide by type, never by text:
+
+- 2xx → the response;
+- 429 → TransientDeliveryError with `retry_after` (seconds or an HTTP date);
+- 5xx, 408 → TransientDeliveryError;
+- any other status → PermanentDeliveryError (400/401/403/404/422…), with the vendor's reason;
+- connection refused, DNS failure, TLS or connect timeout → TransientDeliveryError (nothing
+  reached the vendor);
+- read timeout or a connection dropped after the request went out → UnansweredDeliveryError
+  (the vendor may have taken it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from relay import pii
+from relay.exceptions import PermanentDeliveryError, TransientDeliveryError, UnansweredDeliveryError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+CONNECT_TIMEOUT_SECONDS = 3.05  # just over a TCP retransmission window
+MAX_MESSAGE_CHARS = 500
+USER_AGENT = "conversion-relay/0.1 (+server-side conversions)"
+
+# (destination name, milliseconds) for each vendor call that got an HTTP answer
+LatencyObserver = Callable[[str, float], None]
+
+
+class Transport:
+    def __init__(self, session: requests.Session, observe: LatencyObserver | None = None):
+        self._session = session
+        self._observe = observe
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        destination: str,
+        timeout: float,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        started = time.perf_counter()
+        try:
+            response = self._session.request(
+                method,
+                url,
+                json=json_body,
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+                params=params,
+                timeout=(CONNECT_TIMEOUT_SECONDS, timeout),
+                allow_redirects=False,
+            )
+        except requests.ConnectTimeout as exc:
+            raise TransientDeliveryError("connect timeout") from exc
+        except requests.ConnectionError as exc:
+            if _never_sent(exc):
+                raise TransientDeliveryError("connection failed") from exc
+            raise UnansweredDeliveryError("connection dropped before the answer") from exc
+        except requests.Timeout as exc:
+            raise UnansweredDeliveryError(f"no answer within {timeout:g} s") from exc
+        except requests.RequestException as exc:
+            raise TransientDeliveryError(f"request failed ({type(exc).__name__})") from exc
+        if self._observe is not None:
+            self._observe(destination, (time.perf_counter() - started) * 1000)
+        return check_status(response)
+
+
+def check_status(response: requests.Response) -> requests.Response:
+    status = response.status_code
+    if 200 <= status < 300:
+        return response
+    message = vendor_message(response)
+    if status == 429:
+        raise TransientDeliveryError(
+            "rate limited",
+            status=status,
+            vendor_message=message,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+    if status >= 500 or status == 408:
+        raise TransientDeliveryError(f"vendor error {status}", status=status, vendor_message=message)
+    raise PermanentDeliveryError(f"refused with {status}", status=status, vendor_message=message)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def vendor_message(response: requests.Response) -> str | None:
+    """The vendor's reason in one line, whatever its error shape (FastAPI `detail`, `error`,
+    `errors[{field, message}]`, Stripe's `error.message`), scrubbed of PII and bounded."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
+    return clean_message(describe(body))
+
+
+def describe(body: Any) -> str:
+    if body is None:
+        return ""
+    if isinstance(body, str):
+        return body
+    if isinstance(body, list):
+        return "; ".join(part for part in (describe(item) for item in body) if part)
+    if isinstance(body, dict):
+        if "loc" in body and "msg" in body:
+            parts = body["loc"] if isinstance(body["loc"], list) else []
+            loc = [str(part) for part in parts if part != "body"]
+            return f"{'.'.join(loc)}: {body['msg']}" if loc else str(body["msg"])
+        if "message" in body and "field" in body:
+            return f"{body['field']}: {body['message']}" if body["field"] else str(body["message"])
+        for key in ("detail", "error", "errors", "message"):
+            if key in body:
+                return describe(body[key])
+    return json.dumps(body, separators=(",", ":"), default=str)
+
+
+def clean_message(text: str | None) -> str | None:
+    """At most 500 characters, email addresses masked (vendors may echo what they refused)."""
+    if not text:
+        return None
+    return str(pii.scrub(" ".join(text.split())))[:MAX_MESSAGE_CHARS]
+
+
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """True when the connection was never established, so the vendor cannot have the request."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def new_session() -> requests.Session:
+    """One per cold start: connections are kept alive between invocations."""
+    return requests.Session()

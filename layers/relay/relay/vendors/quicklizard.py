@@ -1,0 +1,140 @@
+"""QuickLizard server-to-server SDK events (vendor-docs/quicklizard-server-to-server.txt).
+
+POST /events with a JSON array, one event per product line: `client_key` (the destination's
+secret), `price` (float, major units, the unit sale price), `product_id`, `event`
+("conversion", or "view" for product_view conversions, which need a `permalink`: the item's
+URL or the page the event came from) and the optional `vid`. Lines come from the conversion's
+items, else from the Stripe API (relay.vendors.stripe_line_items); with none there is
+nothing to send and the job is skipped (counted).
+
+The answer lists `processed`, `failed` and `errors`: a job whose lines were all processed is
+delivered; any failed line rejects the job (permanent, with the errors). QuickLizard does
+not dedupe, so an unanswered request is in doubt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from relay import money
+from relay.destinations import event_name
+from relay.exceptions import MissingRequirementError, PermanentDeliveryError, UnansweredDeliveryError
+from relay.models import Conversion, Item
+from relay.vendors import Accepted, Outcome, VendorClient, VendorEvent
+from relay.vendors.http import clean_message, describe
+from relay.vendors.stripe_line_items import StripeLineItems
+
+MAX_BATCH = 100  # jobs per request; QuickLizard documents no limit
+
+
+def build_events(
+    conversion: Conversion, items: Sequence[Item], currency: str | None, *, name: str, client_key: str
+) -> list[VendorEvent]:
+    """One event per priced product line; MissingRequirementError when none can be sent."""
+    if not items:
+        raise MissingRequirementError("no_line_items")
+    if currency is None:
+        raise MissingRequirementError("no_currency")
+    vid = conversion.attribution.quicklizard_vid
+    events = []
+    for item in items:
+        if item.unit_amount_minor is None:
+            continue
+        event: VendorEvent = {
+            "client_key": client_key,
+            "price": money.to_major_float(item.unit_amount_minor, currency),
+            "product_id": item.product_id,
+            "event": name,
+        }
+        if name == "view":
+            permalink = item.url or conversion.attribution.event_source_url
+            if not permalink:
+                continue
+            event["permalink"] = permalink
+        if vid:
+            event["vid"] = vid
+        events.append(event)
+    if not events:
+        raise MissingRequirementError("missing_permalink" if name == "view" else "no_item_prices")
+    return events
+
+
+class QuickLizardClient(VendorClient):
+    max_batch = MAX_BATCH
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        stripe_key = self.destination.stripe_api_key_secret
+        self._stripe = (
+            StripeLineItems(
+                self._transport,
+                str(self.destination.stripe_api_base),
+                lambda: self._secret(stripe_key),
+                destination=self.name,
+                timeout=self.destination.timeout_seconds,
+            )
+            if stripe_key
+            else None
+        )
+
+    def prepare(self, conversion: Conversion) -> list[VendorEvent]:
+        name = event_name(self.destination, conversion.name)
+        if not name:
+            raise MissingRequirementError("event_not_mapped")
+        items: Sequence[Item] = conversion.items
+        currency = conversion.value.currency if conversion.value else None
+        if not items and self._stripe is not None:
+            items, line_currency = self._stripe.for_conversion(conversion)
+            currency = currency or line_currency
+        return build_events(conversion, items, currency, name=name, client_key=self.api_key())
+
+    def post(self, batch: Sequence[list[VendorEvent]]) -> list[Outcome]:
+        lines = [event for job in batch for event in job]
+        owner = [job_index for job_index, job in enumerate(batch) for _ in job]
+        answer = self._post("/events", lines)
+        body = answer.json()
+        if not isinstance(body, dict):
+            raise UnansweredDeliveryError("the answer is not the processed/failed/errors object")
+        failed = _failed_lines(lines, body)
+        processed = body.get("processed") or []
+        if len(processed) + len(failed) != len(lines):
+            # Lines unaccounted for: which were counted is unknown.
+            raise UnansweredDeliveryError(
+                f"{len(processed)} processed and {len(failed)} failed of {len(lines)} lines",
+                status=answer.status_code,
+            )
+        outcomes: list[Outcome] = []
+        for job_index, job in enumerate(batch):
+            errors = [failed[i] for i in sorted(failed) if owner[i] == job_index]
+            if not errors:
+                outcomes.append(Accepted(answer.status_code))
+                continue
+            outcomes.append(
+                PermanentDeliveryError(
+                    f"{len(errors)} of {len(job)} product lines failed",
+                    vendor_message=clean_message("; ".join(errors)),
+                )
+            )
+        return outcomes
+
+
+def _failed_lines(lines: list[VendorEvent], body: dict[str, Any]) -> dict[int, str]:
+    """Failed line index → its error. `errors[].index` when given, else the failed events
+    matched to the lines sent (`failed` holds the events themselves)."""
+    failed: dict[int, str] = {}
+    errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
+    for error in errors:
+        index = error.get("index")
+        if isinstance(index, int) and 0 <= index < len(lines):
+            failed[index] = describe(error.get("error") or error)
+    unmatched = len(body.get("failed") or []) - len(failed)
+    if unmatched > 0:
+        for event in body.get("failed") or []:
+            match = next((i for i, line in enumerate(lines) if line == event and i not in failed), None)
+            if match is not None:
+                failed[match] = "failed (no error given)"
+    return failed
+
+
+CLIENT = QuickLizardClient

@@ -1,0 +1,194 @@
+"""Scalev Storefront API analytics (vendor-docs/scalev-storefront-analytics.txt).
+
+POST /v3/stores/{store_id}/public/analytics/{meta|tiktok|snackvideo}/events with
+`X-Scalev-Storefront-Api-Key`; 204 = accepted. User data is per request, so each request
+carries one conversion. Event names come from relay.destinations.event_name (Purchase,
+CompletePayment, or configured) and Meta/TikTok event ids from the destination's template
+(relay.destinations.event_id, e.g. "{order_id}-{event_name}-FORM", the id the browser pixel
+sends too, so Meta and TikTok dedupe the pair and a resend). SnackVideo has no event id and
+needs a click_id. Amounts are major units; whole amounts (IDR) are sent as integers.
+
+Meta `user_data` carries only the keys Scalev documents (fn ln em ph ct st country
+external_id location_id fbc fbp): there is no `zp`, so the hashed zip is not sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from relay import money
+from relay.config import Destination
+from relay.destinations import event_id, event_name
+from relay.exceptions import MissingRequirementError
+from relay.models import Conversion, Item
+from relay.vendors import Accepted, Outcome, VendorClient, VendorEvent
+
+API_KEY_HEADER = "X-Scalev-Storefront-Api-Key"
+
+
+def amount(amount_minor: int, currency: str) -> int | float:
+    """Major units; an integer when whole (IDR totals are shown without decimals)."""
+    major = money.to_major(amount_minor, currency)
+    return int(major) if major == major.to_integral_value() else float(major)
+
+
+def build_payload(destination: Destination, conversion: Conversion) -> VendorEvent:
+    name = event_name(destination, conversion.name)
+    if not name:
+        raise MissingRequirementError("event_not_mapped")
+    attribution, identity = conversion.attribution, conversion.identity
+    items = [item for item in conversion.items if item.quantity > 0]
+    payload: dict[str, Any] = {
+        "event_source_url": _http_url(attribution.event_source_url),
+        "referrer_url": _http_url(attribution.referrer_url),
+    }
+    if destination.provider == "meta":
+        payload["user_data"] = _compact(
+            {
+                "em": identity.email,
+                "ph": identity.phone,
+                "fn": identity.first_name,
+                "ln": identity.last_name,
+                "ct": identity.city,
+                "st": identity.state,
+                "country": identity.country,
+                "external_id": identity.external_id,
+                "fbc": attribution.fbc,
+                "fbp": attribution.fbp,
+            }
+        )
+        event = {"event_id": event_id(destination, conversion), "event_name": name}
+        event["parameters"] = meta_parameters(conversion, items)
+    elif destination.provider == "tiktok":
+        payload["user"] = _compact(
+            {
+                "email": identity.email,
+                "phone": identity.phone,
+                "external_id": identity.external_id,
+                "ttclid": attribution.ttclid,
+                "ttp": attribution.ttp,
+                "user_agent": attribution.client_user_agent,
+            }
+        )
+        event = {"event_id": event_id(destination, conversion), "event": name}
+        event["parameters"] = tiktok_parameters(conversion, items)
+    else:
+        if not attribution.snackvideo_click_id:
+            raise MissingRequirementError("missing_click_id")
+        payload["click_id"] = attribution.snackvideo_click_id
+        event = {"event_name": name, "properties": snackvideo_properties(conversion, items)}
+    payload["events"] = [_compact(event)]
+    payload["variants"] = [
+        {"variant_unique_id": item.variant_id, "quantity": item.quantity} for item in items if item.variant_id
+    ]
+    payload["bundle_price_options"] = [
+        {"bundle_price_option_unique_id": item.bundle_price_option_id, "quantity": item.quantity}
+        for item in items
+        if item.bundle_price_option_id and not item.variant_id
+    ]
+    return _compact(payload)
+
+
+def _content_id(item: Item) -> str:
+    return item.variant_id or item.bundle_price_option_id or item.product_id
+
+
+def _unit_price(conversion: Conversion, item: Item) -> int | float | None:
+    if item.unit_amount_minor is None or conversion.value is None:
+        return None  # item prices share the conversion's currency
+    return amount(item.unit_amount_minor, conversion.value.currency)
+
+
+def _value(conversion: Conversion) -> dict[str, Any]:
+    if conversion.value is None:
+        return {}
+    return {
+        "value": amount(conversion.value.amount_minor, conversion.value.currency),
+        "currency": conversion.value.currency,
+    }
+
+
+def meta_parameters(conversion: Conversion, items: Sequence[Item]) -> dict[str, Any]:
+    parameters: dict[str, Any] = {}
+    if items:
+        parameters = {
+            "content_ids": [_content_id(item) for item in items],
+            "contents": [
+                _compact(
+                    {
+                        "id": _content_id(item),
+                        "quantity": item.quantity,
+                        "item_price": _unit_price(conversion, item),
+                    }
+                )
+                for item in items
+            ],
+            "content_type": "product",
+            "num_items": sum(item.quantity for item in items),
+        }
+    return {**parameters, **_value(conversion)}
+
+
+def tiktok_parameters(conversion: Conversion, items: Sequence[Item]) -> dict[str, Any]:
+    parameters: dict[str, Any] = {}
+    if items:
+        parameters = {
+            "content_id": _content_id(items[0]),
+            "contents": [
+                _compact(
+                    {
+                        "content_id": _content_id(item),
+                        "quantity": item.quantity,
+                        "price": _unit_price(conversion, item),
+                    }
+                )
+                for item in items
+            ],
+            "content_type": "product",
+        }
+    return {**parameters, **_value(conversion)}
+
+
+def snackvideo_properties(conversion: Conversion, items: Sequence[Item]) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    if items:
+        properties = {"content_type": "product", "quantity": sum(item.quantity for item in items)}
+    if len(items) == 1:
+        properties.update(
+            content_name=items[0].name,
+            content_category=items[0].category,
+            price=_unit_price(conversion, items[0]),
+        )
+    return _compact({**properties, **_value(conversion)})
+
+
+def _http_url(url: str | None) -> str | None:
+    """Only absolute http(s) URLs: Scalev rejects anything else, and a URL is optional."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _compact(mapping: dict[str, Any]) -> dict[str, Any]:
+    """Absent values and empty lists are left out rather than sent as null."""
+    return {key: value for key, value in mapping.items() if value is not None and value != [] and value != {}}
+
+
+class ScalevClient(VendorClient):
+    max_batch = 1  # user data is per request
+
+    def prepare(self, conversion: Conversion) -> list[VendorEvent]:
+        return [build_payload(self.destination, conversion)]
+
+    def post(self, batch: Sequence[list[VendorEvent]]) -> list[Outcome]:
+        (payload,) = batch[0]
+        store = quote(self.destination.store_id or "", safe="")
+        path = f"/v3/stores/{store}/public/analytics/{self.destination.provider}/events"
+        answer = self._post(path, payload, {API_KEY_HEADER: self.api_key()})
+        return [Accepted(answer.status_code)]
+
+
+CLIENT = ScalevClient

@@ -1,0 +1,112 @@
+"""Scanova server events (vendor-docs/scanova-server-events.txt, scanova-testing-and-errors.txt).
+
+POST /server-events (one event) or /server-events/batch (up to 100, per-event accepted /
+rejected results), `X-API-Key`. The event id is the conversion id (a UUID), so Scanova
+dedupes retries: a duplicate is a success. 401/403/422 are permanent; a 422 for a whole
+batch is split to isolate the bad event(s); 429 waits for Retry-After.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from relay import money
+from relay.config import Destination
+from relay.destinations import event_name
+from relay.exceptions import MissingRequirementError, PermanentDeliveryError, UnansweredDeliveryError
+from relay.models import Conversion
+from relay.vendors import Accepted, Outcome, VendorClient, VendorEvent, properties_of
+from relay.vendors.http import clean_message, describe
+
+MAX_BATCH = 100
+MAX_PROPERTIES_BYTES = 10 * 1024
+
+
+def build_event(destination: Destination, conversion: Conversion) -> VendorEvent:
+    session = conversion.attribution.scan_session_id
+    name = event_name(destination, conversion.name)
+    if not session:
+        raise MissingRequirementError("missing_scan_session_id")
+    if not name:
+        raise MissingRequirementError("event_not_mapped")
+    event: VendorEvent = {
+        "site_id": destination.site_id,
+        "event_name": name,
+        "event_id": str(conversion.conversion_id),
+        "scan_session_id": session,
+        "event_time": conversion.occurred_at.isoformat(),
+    }
+    if conversion.value is not None:
+        event["conversion_value"] = {
+            "amount": money.to_major_float(conversion.value.amount_minor, conversion.value.currency),
+            "currency": conversion.value.currency,
+        }
+    identity = conversion.identity
+    identifiers = {
+        "email_hash": identity.email,
+        "phone_hash": identity.phone,
+        "external_id": identity.external_id,
+    }
+    if any(identifiers.values()):
+        event["user_identifiers"] = {key: value for key, value in identifiers.items() if value}
+    properties = within_size(properties_of(conversion), MAX_PROPERTIES_BYTES)
+    if properties:
+        event["properties"] = properties
+    if conversion.consent is not None:
+        event["consent"] = conversion.consent.value
+    return event
+
+
+def within_size(properties: dict[str, Any], limit: int) -> dict[str, Any]:
+    """Drop the largest properties until the object fits Scanova's 10 KB (compact UTF-8 JSON)."""
+    kept = dict(properties)
+    while kept and _size(kept) > limit:
+        del kept[max(kept, key=lambda key: _size({key: kept[key]}))]
+    return kept
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+
+
+class ScanovaClient(VendorClient):
+    max_batch = MAX_BATCH
+    split_statuses = frozenset({422})
+
+    def prepare(self, conversion: Conversion) -> list[VendorEvent]:
+        return [build_event(self.destination, conversion)]
+
+    def post(self, batch: Sequence[list[VendorEvent]]) -> list[Outcome]:
+        headers = {"X-API-Key": self.api_key()}
+        events = [job[0] for job in batch]
+        if len(events) == 1:
+            answer = self._post("/server-events", events[0], headers)
+            return [_single(answer.status_code, answer.json())]
+        answer = self._post("/server-events/batch", {"events": events}, headers)
+        by_index = {r.get("index"): r for r in answer.json().get("results", []) if isinstance(r, dict)}
+        return [_result(answer.status_code, by_index.get(index)) for index in range(len(events))]
+
+
+def _single(status: int, body: Any) -> Outcome:
+    verdict = body.get("status") if isinstance(body, dict) else None
+    if verdict in ("accepted", "duplicate"):
+        return Accepted(status, duplicate=verdict == "duplicate")
+    return UnansweredDeliveryError(f"unexpected answer status {verdict!r}", status=status)
+
+
+def _result(status: int, result: dict[str, Any] | None) -> Outcome:
+    if result is None:
+        return UnansweredDeliveryError("no result for this event in the batch answer", status=status)
+    if result.get("status") == "rejected":
+        return PermanentDeliveryError(
+            # The status Scanova answers for this error on its own (a validation error).
+            "rejected in batch",
+            status=422,
+            vendor_message=clean_message(describe(result.get("detail"))),
+        )
+    return _single(status, result)
+
+
+CLIENT = ScanovaClient
