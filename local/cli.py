@@ -1,0 +1,353 @@
+"""`relay-local`: run the local stack, send it signed events, show what it delivered.
+
+relay-local run [--port 3000] [--config config/relay.local.yaml]   (make run)
+relay-local send events/stripe/checkout_session_completed.json      (make send EVENT=…)
+relay-local status                                                   (make status)
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+
+DEFAULT_PORT = 3000
+HTTP_TIMEOUT = (3.05, 30)  # connect, read: an ingest function may cold start
+# Headers a re-signed request must not carry over from the recorded one.
+_STALE_HEADERS = {"content-length", "host", "stripe-signature", "connection", "transfer-encoding"}
+
+
+def _env_float(name: str, default: float | None) -> float | None:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _parse_secret(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError("expected NAME=VALUE")
+    return name, value
+
+
+def _run(args: argparse.Namespace) -> int:
+    from relay.exceptions import ConfigError
+
+    from local.stack import LocalStack, PortInUseError, StackOptions
+
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    options = StackOptions(
+        config_path=Path(args.config),
+        host=args.host,
+        port=args.port,
+        moto_port=args.moto_port,
+        retry_delay_scale=args.retry_delay_scale,
+        batching_window=args.batching_window,
+        secret_overrides=dict(args.secret),
+        function_logs=not args.quiet,
+    )
+    stack = LocalStack(options)
+    try:
+        stack.start()
+    except ConfigError as exc:
+        print(f"relay config {args.config} is invalid: {exc}", file=sys.stderr)
+        return 2
+    except PortInUseError as exc:
+        print(
+            f"{exc} (is another `make run` still running? MOTO_PORT and PORT change the ports)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        print(stack.banner(), flush=True)
+        # A timed wait keeps the main thread responsive to signals on every platform.
+        while not stopping.wait(0.5):
+            pass
+        print("stopping the local stack…", flush=True)
+    finally:
+        stack.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- send
+
+
+class StackNotRunning(Exception):
+    pass
+
+
+def _stack_get(base_url: str, endpoint: str) -> Any:
+    try:
+        answer = requests.get(f"{base_url}/_local/{endpoint}", timeout=HTTP_TIMEOUT)
+    except requests.ConnectionError as exc:
+        raise StackNotRunning(f"no local stack answers at {base_url}: start it with `make run`") from exc
+    answer.raise_for_status()
+    return answer.json()
+
+
+def recorded_request(document: Any, file: Path) -> tuple[str | None, str, bytes, dict[str, str]]:
+    """(path or None, method, body, headers) of an events/ file: an HTTP API event or a raw payload."""
+    if isinstance(document, dict) and "rawPath" in document and "requestContext" in document:
+        raw = document.get("body") or ""
+        body = base64.b64decode(raw) if document.get("isBase64Encoded") else raw.encode("utf-8")
+        headers = {
+            k: v for k, v in (document.get("headers") or {}).items() if k.lower() not in _STALE_HEADERS
+        }
+        method = document["requestContext"].get("http", {}).get("method", "POST")
+        return document["rawPath"], method, body, headers
+    return None, "POST", file.read_bytes(), {"content-type": "application/json"}
+
+
+def _guess_route(routes: list[dict[str, Any]], file: Path, document: Any) -> dict[str, Any] | None:
+    by_provider = {route["provider"]: route for route in routes}
+    for part in reversed(file.resolve().parent.parts):  # events/<provider>/…
+        if part in by_provider:
+            return by_provider[part]
+    if isinstance(document, dict) and document.get("object") == "event":
+        return by_provider.get("stripe")
+    return None
+
+
+def sign(provider: str, body: bytes, secret: str, *, url: str, method: str) -> dict[str, str]:
+    """The headers with which `provider` would sign this body now."""
+    from local import events
+
+    signer = getattr(events, f"{provider}_signature_headers", None)
+    if signer is not None:  # the sources' own signing helpers, when local.events has them
+        return signer(body, secret, url=url, method=method, timestamp=int(time.time()))
+    if provider == "stripe":
+        return {"Stripe-Signature": events.stripe_signature(body, secret, int(time.time()))}
+    raise ValueError(f"relay-local send cannot sign {provider} requests yet")
+
+
+def _secret_value(info: dict[str, Any], secret_name: str) -> str:
+    """The current signing secret, read where the function reads it (the stack's Secrets Manager)."""
+    import boto3
+    from relay.secrets import split_values
+
+    from local.stack.aws import LOCAL_CREDENTIALS
+
+    client = boto3.client(
+        "secretsmanager",
+        endpoint_url=info["aws_endpoint"],
+        region_name=info["region"],
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    return split_values(client.get_secret_value(SecretId=secret_name)["SecretString"])[0]
+
+
+def send_event(file: Path, *, base_url: str, path: str | None = None) -> requests.Response:
+    """Re-sign an events/ file with the local secret and the current time, and POST it."""
+    document = json.loads(file.read_text(encoding="utf-8"))
+    info = _stack_get(base_url, "info")
+    recorded_path, method, body, headers = recorded_request(document, file)
+    routes = [route for route in info["routes"] if route["method"] == method]
+    wanted = path or recorded_path
+    route = (
+        next((r for r in routes if r["path"] == wanted), None)
+        if wanted
+        else _guess_route(routes, file, document)
+    )
+    if route is None:
+        raise ValueError(
+            f"no {method} route for {wanted or file}: give --path (one of {[r['path'] for r in routes]})"
+        )
+    url = f"{base_url}{route['path']}"
+    if route.get("secret_name"):
+        secret = _secret_value(info, route["secret_name"])
+        headers.update(sign(route["provider"], body, secret, url=url, method=method))
+    return requests.request(method, url, data=body, headers=headers, timeout=HTTP_TIMEOUT)
+
+
+def _send(args: argparse.Namespace) -> int:
+    base_url = f"http://{args.host}:{args.port}"
+    try:
+        answer = send_event(Path(args.event), base_url=base_url, path=args.path)
+    except (StackNotRunning, ValueError, OSError) as exc:
+        print(f"relay-local send: {exc}", file=sys.stderr)
+        return 1
+    print(f"{answer.request.method} {answer.url} → {answer.status_code} {answer.reason}")
+    try:
+        print(json.dumps(answer.json(), indent=2))
+    except ValueError:
+        print(answer.text)
+    return 0 if answer.ok else 1
+
+
+# --------------------------------------------------------------------------- status
+
+
+def render_status(status: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def reasons(counts: dict[str, int]) -> str:
+        return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) or "-"
+
+    console = Console()
+    table = Table(title="Destinations", title_justify="left")
+    for column in ("destination", "vendor", "delivered", "skipped", "waiting", "in flight", "dead letters"):
+        table.add_column(
+            column, justify="right" if column in ("delivered", "waiting", "in flight") else "left"
+        )
+    for row in status["destinations"]:
+        table.add_row(
+            row["destination"] + ("" if row["enabled"] else " (disabled)"),
+            row["vendor"],
+            str(row["delivered"]),
+            reasons(row["skipped"]),
+            str(row["waiting"]),
+            str(row["in_flight"]),
+            reasons(row["dead_letters"]),
+        )
+    console.print(table)
+
+    queues = Table(title="Queues (SQS ApproximateNumberOf…)", title_justify="left")
+    for column in ("queue", "visible", "in flight", "delayed", "dead-letter queue", "dead letters"):
+        queues.add_column(column)
+    for row in status["queues"]:
+        queues.add_row(
+            row["queue"],
+            str(row["visible"]),
+            str(row["not_visible"]),
+            str(row["delayed"]),
+            row["dead_letter_queue"],
+            str(row["dead_letters"]),
+        )
+    console.print(queues)
+
+    recent = Table(title="Last conversions (delivery ledger)", title_justify="left")
+    for column in ("updated", "destination", "conversion", "status", "attempts", "vendor status", "reason"):
+        recent.add_column(column)
+    for row in status["recent"]:
+        recent.add_row(
+            *(
+                "" if row.get(key) is None else str(row[key])
+                for key in (
+                    "updated_at",
+                    "destination",
+                    "conversion_id",
+                    "status",
+                    "attempts",
+                    "vendor_status",
+                    "reason",
+                )
+            )
+        )
+    console.print(recent if status["recent"] else "No conversions in the ledger yet.")
+
+    if status.get("webhooks"):
+        webhooks = Table(title="Webhooks answered", title_justify="left")
+        for column in ("route", "status", "count"):
+            webhooks.add_column(column)
+        for row in status["webhooks"]:
+            webhooks.add_row(row["route"], str(row["status"]), str(row["count"]))
+        console.print(webhooks)
+
+
+def _status(args: argparse.Namespace) -> int:
+    try:
+        status = _stack_get(f"http://{args.host}:{args.port}", "status")
+    except (StackNotRunning, requests.RequestException) as exc:
+        print(f"relay-local status: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        render_status(status)
+    return 0
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relay-local", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+        command.add_argument(
+            "--port",
+            type=int,
+            default=_env_int("PORT", DEFAULT_PORT),
+            help="HTTP API port ($PORT, default 3000)",
+        )
+
+    run = commands.add_parser("run", help="start the whole relay on loopback until Ctrl-C")
+    common(run)
+    run.add_argument(
+        "--config",
+        default=os.environ.get("RELAY_CONFIG") or "config/relay.local.yaml",
+        help="relay config ($RELAY_CONFIG, default config/relay.local.yaml)",
+    )
+    run.add_argument(
+        "--moto-port",
+        type=int,
+        default=_env_int("MOTO_PORT", 4566),
+        help="embedded AWS port ($MOTO_PORT, 4566)",
+    )
+    run.add_argument(
+        "--retry-delay-scale",
+        type=float,
+        default=_env_float("RETRY_DELAY_SCALE", 0.01),
+        help="multiplies the deliver functions' retry delays ($RETRY_DELAY_SCALE, default 0.01)",
+    )
+    run.add_argument(
+        "--batching-window",
+        type=float,
+        default=_env_float("BATCHING_WINDOW", None),
+        help="seconds; overrides the template's MaximumBatchingWindowInSeconds ($BATCHING_WINDOW)",
+    )
+    run.add_argument(
+        "--secret",
+        type=_parse_secret,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="put this value in the named secret (e.g. a real vendor's key); repeatable",
+    )
+    run.add_argument("--quiet", action="store_true", help="do not print the functions' log lines")
+    run.set_defaults(handler=_run)
+
+    send = commands.add_parser("send", help="sign an events/ file with the local secret and POST it")
+    common(send)
+    send.add_argument("event", help="an API Gateway v2 event or a raw provider payload (JSON)")
+    send.add_argument("--path", help="route to post to (default: the event's rawPath, or guessed)")
+    send.set_defaults(handler=_send)
+
+    status = commands.add_parser("status", help="per-destination delivery status of the running stack")
+    common(status)
+    status.add_argument("--json", action="store_true", help="print the raw JSON of GET /_local/status")
+    status.set_defaults(handler=_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

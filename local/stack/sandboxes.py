@@ -1,0 +1,64 @@
+"""Which vendor sandboxes the local stack starts: one per loopback URL of the relay config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from relay.config import RelayConfig
+
+from local.sandboxes import SANDBOXES, Sandbox
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# The relay config's Stripe API base (QuickLizard fetches checkout line items) is served by
+# the sandbox of this name, when local.sandboxes has one.
+STRIPE_API_SANDBOX = "stripe"
+
+
+def is_loopback(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+
+
+@dataclass
+class SandboxPlan:
+    name: str  # key of local.sandboxes.SANDBOXES
+    port: int
+    serves: list[str] = field(default_factory=list)  # what the config points at it
+
+    @property
+    def available(self) -> bool:
+        return self.name in SANDBOXES
+
+
+def plan_sandboxes(config: RelayConfig) -> list[SandboxPlan]:
+    """The sandboxes the config's loopback URLs need; a real vendor URL gets none."""
+    plans: dict[tuple[str, int], SandboxPlan] = {}
+
+    def want(name: str, url: str, serves: str) -> None:
+        if not is_loopback(url):
+            return
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        plans.setdefault((name, port), SandboxPlan(name, port)).serves.append(serves)
+
+    for destination_name, destination in config.destinations.items():
+        if not destination.enabled:
+            continue
+        want(destination.kind, str(destination.base_url), destination_name)
+        if destination.stripe_api_key_secret:
+            want(STRIPE_API_SANDBOX, str(destination.stripe_api_base), f"{destination_name} (Stripe API)")
+    return list(plans.values())
+
+
+def start_sandboxes(plans: list[SandboxPlan], host: str = "127.0.0.1") -> list[tuple[SandboxPlan, Sandbox]]:
+    """Start every available planned sandbox; stop those already started if one cannot start."""
+    started: list[tuple[SandboxPlan, Sandbox]] = []
+    try:
+        for plan in plans:
+            if plan.available:
+                started.append((plan, SANDBOXES[plan.name]().start(host, plan.port)))
+    except BaseException:
+        for _, sandbox in started:
+            sandbox.stop()
+        raise
+    return started
