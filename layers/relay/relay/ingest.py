@@ -2,9 +2,10 @@
 
 verify the signature on the raw body → parse → skip test-mode and unused event types
 (200 "ignored") → claim the provider event id (Powertools idempotency, DynamoDB) →
-map to conversions (PII hashed there) → one job per (conversion, destination) →
-SendMessageBatch → 2xx. A failure before the jobs are queued raises, Powertools
-releases the claim, and the answer is 5xx so the provider retries.
+enrich (sources that read more, e.g. HubSpot's CRM) → map to conversions (PII hashed
+there) → one job per (conversion, destination) → SendMessageBatch → 2xx. A failure
+before the jobs are queued raises, Powertools releases the claim, and the answer is
+5xx so the provider retries.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class IngestPipeline:
 
     def _process(self, *, claim: dict[str, str], event: ProviderEvent) -> dict[str, Any]:
         self._ran = True
+        if self.spec.enrich is not None:
+            event = self.spec.enrich(event)
         mapped = map_event(event, self.source, self._rules, self.spec.defaults)
         jobs: list[DeliveryJob] = []
         skipped: Counter[str] = Counter()
@@ -158,6 +161,9 @@ def build_ingest(source_name: str, metrics: Metrics, environ: dict[str, str] | N
     """Everything an ingest function needs, built once at cold start from its environment."""
     settings = IngestSettings.from_env(environ)
     config = load_config(settings.relay_config)
+    spec = load_source(source_name)
+    if spec.configure is not None:
+        spec = spec.configure(config.source(source_name), environ)
     kinds = {name: d.kind for name, d in config.destinations.items()}
     persistence = DynamoDBPersistenceLayer(table_name=settings.table_name)
     idempotency = IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_seconds)
@@ -170,7 +176,7 @@ def build_ingest(source_name: str, metrics: Metrics, environ: dict[str, str] | N
         )
 
     return IngestPipeline(
-        spec=load_source(source_name),
+        spec=spec,
         config=config,
         signing_secrets=signing_secrets,
         queues=JobQueues(boto3.client("sqs"), settings.queue_urls(), kinds),

@@ -39,6 +39,13 @@ class SourceSpec:
     # builtin_rules(source_config) -> the provider's built-in rules (some names are configurable)
     builtin_rules: Callable[[Source], tuple[Rule, ...]] = lambda _source: ()
     defaults: DefaultPaths = field(default_factory=lambda: DefaultPaths({}, {}, {}))
+    # enrich(event) -> the event with what its rules also need merged into its payload (I/O
+    # allowed: HubSpot reads the deal and contact from its CRM). It runs inside the idempotent
+    # claim, so a failure releases the claim and the provider retries.
+    enrich: Callable[[ProviderEvent], ProviderEvent] | None = None
+    # configure(source_config, environ) -> this spec bound to the source's settings and the
+    # function's environment (clients, settings-derived paths); called once at cold start.
+    configure: Callable[[Source, Mapping[str, str] | None], SourceSpec] | None = None
 
 
 def load_source(name: str) -> SourceSpec:
