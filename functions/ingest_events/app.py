@@ -1,0 +1,15 @@
+"""POST /events: verify, map and queue a backend's Standard Webhooks events (see relay.ingest)."""
+
+from aws_lambda_powertools import Logger, Metrics
+from relay.ingest import build_ingest
+
+logger = Logger()
+metrics = Metrics()
+# Cold start: the config, the source's settings and the environment are validated here.
+pipeline = build_ingest("events", metrics)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event, context):
+    return pipeline.handle(event, context)

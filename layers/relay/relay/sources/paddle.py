@@ -1,0 +1,119 @@
+"""Paddle Billing: `Paddle-Signature` notifications and the built-in conversion rules.
+
+Signature: `ts=…;h1=…` (several h1 during a secret rotation), HMAC-SHA256 of "ts:body" with
+the notification destination's secret key. The tolerance is Paddle's SDK default of 5 s
+(`signing_tolerance_seconds` changes it).
+
+Built-in rules:
+- transaction.completed with a non-zero grand total → purchase, keyed by the transaction id:
+  `details.totals.grand_total` (minor units, a string) in `currency_code`, items from
+  `items[].price` (product id, unit price in minor units) and quantity; renewals
+  (origin `subscription_recurring`) take the configured renewal name (default "renewal").
+- subscription.created in trial → signup, keyed by the subscription id.
+Attribution is read from `custom_data` (what Paddle.js checkout passes through), e.g.
+`custom_data.scan_session_id`; the customer id is the external id.
+
+Deduplication: on `event_id`, which names the event; a redelivery of a notification repeats
+it (the notification id differs per destination, so one event sent to two destinations
+still counts once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+from relay import signatures
+from relay.config import ItemsSpec, Rule, Source, ValueSpec
+from relay.mapping import DefaultPaths, ProviderEvent, parse_time
+from relay.sources import SourceSpec, WebhookRequest
+from relay.sources.payloads import ATTRIBUTION_KEYS, load_json, validated
+
+DEFAULT_TOLERANCE_SECONDS = 5
+_COMPLETED = "transaction.completed"
+_RENEWAL = "data.origin == 'subscription_recurring'"
+_PAID = "data.details.totals.grand_total != '0' && data.details.totals.grand_total != null"
+_TRANSACTION = {
+    "order_key": "data.id",
+    "occurred_at": "data.billed_at || occurred_at",
+    "value": ValueSpec(
+        amount_minor="data.details.totals.grand_total",
+        currency="data.currency_code || data.details.totals.currency_code",
+    ),
+    "items": ItemsSpec(
+        path="data.items",
+        product_id="price.product_id",
+        quantity="quantity",
+        unit_amount_minor="price.unit_price.amount",
+        name="price.name",
+    ),
+}
+
+DEFAULTS = DefaultPaths(
+    identity={
+        # Transactions carry only the customer id; a checkout may pass more in custom_data.
+        "email": "data.custom_data.email",
+        "phone": "data.custom_data.phone",
+        "external_id": "data.customer_id",
+    },
+    attribution={key: f"data.custom_data.{key}" for key in ATTRIBUTION_KEYS},
+    properties={
+        "paddle_origin": "data.origin",
+        "paddle_subscription_id": "data.subscription_id",
+        "paddle_invoice_number": "data.invoice_number",
+    },
+)
+
+
+def builtin_rules(source: Source) -> tuple[Rule, ...]:
+    return (
+        Rule(event=_COMPLETED, name="purchase", when=f"{_PAID} && !({_RENEWAL})", **_TRANSACTION),
+        Rule(event=_COMPLETED, name=source.renewal_name, when=f"{_PAID} && {_RENEWAL}", **_TRANSACTION),
+        Rule(
+            event="subscription.created",
+            name="signup",
+            when="data.status == 'trialing'",
+            order_key="data.id",
+            occurred_at="data.created_at || occurred_at",
+        ),
+    )
+
+
+def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> None:
+    tolerance = source.signing_tolerance_seconds
+    signatures.verify_paddle(
+        request.body,
+        request.header("paddle-signature"),
+        secrets,
+        tolerance=DEFAULT_TOLERANCE_SECONDS if tolerance is None else tolerance,
+    )
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    event_id: str = Field(min_length=1)
+    event_type: str = Field(min_length=1)
+    occurred_at: str | None = None
+    notification_id: str | None = None
+    data: dict
+
+
+def parse(request: WebhookRequest) -> list[ProviderEvent]:
+    document = load_json(request.body)
+    envelope = validated(_Envelope, document, "a Paddle notification")
+    object_id = envelope.data.get("id")
+    return [
+        ProviderEvent(
+            provider="paddle",
+            event_id=envelope.event_id,
+            event_type=envelope.event_type,
+            payload=document,
+            occurred_at=parse_time(envelope.occurred_at),
+            object_type=envelope.event_type.partition(".")[0],
+            object_id=None if object_id is None else str(object_id),
+        )
+    ]
+
+
+SOURCE = SourceSpec(name="paddle", verify=verify, parse=parse, builtin_rules=builtin_rules, defaults=DEFAULTS)

@@ -1,0 +1,178 @@
+"""Pipedrive: webhooks v2 (`{meta, data, previous}`) authenticated with HTTP Basic.
+
+Pipedrive does not sign webhooks; the webhook's http_auth_user/http_auth_password are its
+only credential. The secret holds "user:password" (several values during a rotation) and
+every pair is compared in constant time.
+
+Built-in rules (event type = "<meta.action>.<meta.entity>"):
+- change.deal whose status becomes `won` (`previous.status` present and not won) → purchase,
+  keyed by the deal id: `value` (major units, a JSON number parsed exactly) and `currency`.
+- create.deal already `won` (a deal imported or added as won) → the same purchase.
+- create.person → lead, keyed by the person id.
+The person id is the external id of both, so a lead and its later purchase match.
+Attribution comes from custom fields: `settings.custom_fields` maps an attribution key to
+the field's 40-character key (or a list: deal and person fields have different keys).
+
+Deduplication: webhooks v2 promise one notification per change, but a failed delivery is
+retried with `meta.attempt` increased, and `meta.id` was the object id in v1, so neither is
+a safe key. An event is keyed by entity, entity id, action and a digest of `data` and
+`previous`: a redelivery repeats them exactly, and two changes differ at least in
+data.update_time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from relay import signatures
+from relay.config import AttributionKey, Rule, Source, ValueSpec
+from relay.exceptions import PayloadError
+from relay.mapping import DefaultPaths, ProviderEvent, parse_time
+from relay.sources import SourceSpec, WebhookRequest
+from relay.sources.payloads import content_key, load_json, quoted, source_settings, validated
+
+_FieldKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$", max_length=100)]
+
+
+class PipedriveSettings(BaseModel):
+    """`sources.pipedrive.settings` of the relay config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    custom_fields: dict[AttributionKey, _FieldKey | list[_FieldKey]] = Field(
+        default_factory=dict,
+        description="attribution key → custom field key(s) (Settings > Data fields > API key)",
+    )
+
+
+def settings_of(source: Source) -> PipedriveSettings:
+    return source_settings(PipedriveSettings, source, "pipedrive")
+
+
+def credentials(values: Sequence[str]) -> list[tuple[str, str]]:
+    """ "user:password" secret values as (user, password) pairs; values without a colon are skipped."""
+    pairs = []
+    for value in values:
+        user, colon, password = value.partition(":")
+        if colon:
+            pairs.append((user, password))
+    return pairs
+
+
+def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> None:
+    signatures.verify_basic_auth(request.header("authorization"), credentials(secrets))
+
+
+class _Meta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    action: str = Field(min_length=1)
+    entity: str = Field(min_length=1)
+    entity_id: int | str | None = None
+    timestamp: int | str | None = None
+    version: str | None = None
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    meta: _Meta
+    data: dict[str, Any] | None = None
+    previous: dict[str, Any] | None = None
+
+
+def parse(request: WebhookRequest) -> list[ProviderEvent]:
+    document = load_json(request.body)
+    if isinstance(document, dict) and "current" in document and "data" not in document:
+        raise PayloadError("Pipedrive webhooks v1 are not supported: create the webhook with version 2.0")
+    envelope = validated(_Envelope, document, "a Pipedrive webhooks v2 notification")
+    meta = envelope.meta
+    object_id = meta.entity_id if meta.entity_id is not None else (envelope.data or {}).get("id")
+    object_id = None if object_id is None else str(object_id)
+    digest = content_key({"data": envelope.data, "previous": envelope.previous})
+    return [
+        ProviderEvent(
+            provider="pipedrive",
+            event_id=f"{meta.entity}:{object_id or '-'}:{meta.action}:{digest}",
+            event_type=f"{meta.action}.{meta.entity}",
+            payload=document,
+            occurred_at=parse_time(meta.timestamp),
+            object_type=meta.entity,
+            object_id=object_id,
+        )
+    ]
+
+
+def builtin_rules(source: Source) -> tuple[Rule, ...]:
+    settings_of(source)  # validated at cold start: a bad block fails the init
+    purchase = {
+        "name": "purchase",
+        "order_key": "data.id",
+        "occurred_at": "data.won_time || data.update_time || meta.timestamp",
+        "value": ValueSpec(amount_major="data.value", currency="data.currency"),
+    }
+    return (
+        Rule(
+            event="change.deal",
+            when="data.status == 'won' && previous.status && previous.status != 'won'",
+            **purchase,
+        ),
+        Rule(event="create.deal", when="data.status == 'won'", **purchase),
+        Rule(
+            event="create.person",
+            name="lead",
+            order_key="data.id",
+            occurred_at="data.add_time || meta.timestamp",
+        ),
+    )
+
+
+def _custom_field(keys: str | list[str]) -> str:
+    # v2 wraps a value as {"type": …, "value": …}; a bare value is accepted too.
+    return " || ".join(
+        f"data.custom_fields.{quoted(key)}.value || data.custom_fields.{quoted(key)}"
+        for key in ([keys] if isinstance(keys, str) else keys)
+    )
+
+
+def _primary(field: str) -> str:
+    # v2 lists {"value", "primary", "label"}; v1-shaped data used the singular name.
+    singular = field.removesuffix("s")
+    return f"(data.{field}[?primary].value | [0]) || data.{field}[0].value || data.{singular}[0].value"
+
+
+def default_paths(settings: PipedriveSettings) -> DefaultPaths:
+    return DefaultPaths(
+        identity={
+            "email": _primary("emails"),
+            "phone": _primary("phones"),
+            "first_name": "data.first_name",
+            "last_name": "data.last_name",
+            "full_name": "data.name",
+            # The person: a deal's person_id, or the person itself.
+            "external_id": "data.person_id || ((meta.entity == 'person') && data.id) || null",
+        },
+        attribution={key: _custom_field(keys) for key, keys in settings.custom_fields.items()},
+        properties={
+            "pipedrive_pipeline_id": "data.pipeline_id",
+            "pipedrive_stage_id": "data.stage_id",
+            "pipedrive_company_id": "meta.company_id",
+        },
+    )
+
+
+def configure(source: Source, environ: Mapping[str, str] | None) -> SourceSpec:
+    return replace(SOURCE, defaults=default_paths(settings_of(source)), configure=None)
+
+
+SOURCE = SourceSpec(
+    name="pipedrive",
+    verify=verify,
+    parse=parse,
+    builtin_rules=builtin_rules,
+    defaults=default_paths(PipedriveSettings()),
+    configure=configure,
+)
