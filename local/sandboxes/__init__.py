@@ -11,6 +11,7 @@ what it accepted, logs every request, and can inject faults; see `base.Sandbox`.
 from __future__ import annotations
 
 from .base import FaultPlan, Sandbox
+from .hubspot_api import HubSpotApiSandbox
 from .pagent import PagentSandbox
 from .quicklizard import QuickLizardSandbox
 from .scalev import ScalevSandbox
@@ -45,6 +46,7 @@ def start_all(host: str = "127.0.0.1", ports: dict[str, int] | None = None) -> d
 __all__ = [
     "SANDBOXES",
     "FaultPlan",
+    "HubSpotApiSandbox",
     "PagentSandbox",
     "QuickLizardSandbox",
     "Sandbox",
