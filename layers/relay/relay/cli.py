@@ -242,7 +242,7 @@ class _Progress:
     def advance(self, outcome: Outcome, parked: ParkedJob) -> None:
         if self._bar is not None:
             self._bar.advance(self._task)
-        elif outcome is not Outcome.NOT_MATCHING:
+        elif outcome is not Outcome.NOT_MATCHING and not self._dry_run:  # a dry run ends with a table
             print(f"{outcome.value:<18} {parked.conversion_id} {parked.conversion_name} {parked.destination}")
 
 

@@ -40,6 +40,7 @@ from relay.exceptions import (
     ReplayError,
     UnknownDestinationError,
 )
+from relay.ledger import Ledger
 from relay.models import DeliveryJob
 from relay.settings import VENDOR_KINDS, CommonSettings
 
@@ -61,7 +62,7 @@ MAX_VISIBILITY_SECONDS = 12 * 3600
 NATIVE_MAX_RATE = 500  # StartMessageMoveTask's MaxNumberOfMessagesPerSecond ceiling
 # ReplayFunction stops reading this long before its timeout, so it can still finish the batch in hand.
 DEADLINE_MARGIN_SECONDS = 30
-_RELATIVE_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_RELATIVE_TIME = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -70,17 +71,20 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 def parse_time(value: Any, now: datetime | None = None) -> datetime | None:
     """ISO 8601 (UTC when no zone is given) or a relative age such as 30m, 2h, 3d, 1w (that long ago)."""
-    if value is None or value == "" or isinstance(value, datetime):
-        return value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo else value or None
-    text = str(value)
-    relative = _RELATIVE_TIME.match(text)
-    if relative:
-        amount, unit = float(relative.group(1)), relative.group(2)
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: amount})
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is neither ISO 8601 nor a relative age like 2h or 3d") from exc
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = str(value).strip()
+        relative = _RELATIVE_TIME.match(text)
+        if relative:
+            amount, unit = float(relative.group(1)), relative.group(2)
+            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: amount})
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is neither ISO 8601 nor a relative age like 2h or 3d") from exc
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -206,9 +210,10 @@ class ParkedJob:
     @property
     def event_time(self) -> datetime | None:
         try:
-            return parse_time(self.attribute("event_time"))
+            recorded = parse_time(self.attribute("event_time"))
         except ValueError:
-            return self.job.conversion.occurred_at if self.job else None
+            recorded = None
+        return recorded or (self.job.conversion.occurred_at if self.job else None)
 
     @property
     def reason(self) -> FailureReason:
@@ -888,8 +893,6 @@ def build_replayer(
     native_supported: bool = True,
 ) -> Replayer:
     """A Replayer on the given clients. Without a config only vendor kinds name destinations."""
-    from relay.ledger import Ledger
-
     return Replayer(
         sqs,
         Ledger(dynamodb, table_name),
