@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import sys
@@ -16,15 +17,18 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from aws_lambda_powertools.logging.constants import LOGGER_ATTRIBUTE_PRECONFIGURED
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters import base as parameters_base
 from moto import mock_aws
 
-from local.world import FunctionSpec, World, build_world
+from local.world import FunctionSpec, World, build_world, load_template
 
 REGION = "us-east-1"
 
@@ -38,6 +42,25 @@ LOCAL_SECRETS: dict[str, str] = {
     "conversion-relay/quicklizard-client-key": "ql_local_client",
     "conversion-relay/stripe-api-key": "sk_test_local_stripe",
 }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def shared_botocore_data() -> Iterator[None]:
+    """One botocore data loader for the whole run.
+
+    Every boto3 session (each moto world, each cold-started handler) otherwise re-parses
+    botocore's JSON models and endpoints: ~0.3 s per test. The data is read-only; sharing the
+    loader is what a single long-lived session does anyway.
+    """
+    cached = functools.cache(botocore.loaders.create_loader)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", cached)
+        yield
+
+
+@functools.cache
+def _template() -> dict[str, Any]:
+    return load_template()
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +98,7 @@ def moto_world(world_secrets: dict[str, str]) -> Iterator[World]:
     `moto_world.functions["<LogicalId>"].environment` is that function's resolved environment.
     """
     with mock_aws():
-        yield build_world(boto3.Session(region_name=REGION), secrets=world_secrets)
+        yield build_world(boto3.Session(region_name=REGION), secrets=world_secrets, template=_template())
 
 
 class _CurrentStdout:
