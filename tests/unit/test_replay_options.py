@@ -18,6 +18,7 @@ from relay.replay import (
     QueuePair,
     Replayer,
     ReplayRequest,
+    _hold_seconds,
     _Pacer,
     parse_rate,
     parse_time,
@@ -271,3 +272,11 @@ def test_a_target_is_required(capsys: pytest.CaptureFixture[str]) -> None:
 def test_ages_are_short(delta: timedelta, shown: str) -> None:
     """Given a parking time, when its age is shown, then it is two units at most."""
     assert cli._age(NOW - delta, NOW) == shown
+
+
+@pytest.mark.parametrize(("max_jobs", "rate"), [(100, None), (1000, None), (1000, 5.0), (100_000, 0.5)])
+def test_a_scan_holds_what_it_read_for_its_whole_run(max_jobs: int, rate: float | None) -> None:
+    """Given a replay's --max and --rate, when the visibility hold is chosen, then it outlasts the
+    paced sends and leaves time to read and check every job (SQS caps it at 12 h)."""
+    hold = _hold_seconds(max_jobs, rate)
+    assert hold >= (max_jobs / rate if rate else 0) + max_jobs * 0.1

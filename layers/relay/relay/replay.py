@@ -60,6 +60,8 @@ LOGICAL_PREFIX = {"scanova": "Scanova", "pagent": "Pagent", "scalev": "Scalev", 
 SQS_BATCH_LIMIT = 10
 MAX_VISIBILITY_SECONDS = 12 * 3600
 NATIVE_MAX_RATE = 500  # StartMessageMoveTask's MaxNumberOfMessagesPerSecond ceiling
+# A dry run lists at most this many jobs (a Lambda answer is at most 6 MB); its count is exact.
+SELECTED_LIMIT = 1000
 # ReplayFunction stops reading this long before its timeout, so it can still finish the batch in hand.
 DEADLINE_MARGIN_SECONDS = 30
 _RELATIVE_TIME = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
@@ -360,6 +362,16 @@ class DeadLetterScan:
                 )
 
 
+def _hold_seconds(max_jobs: int, rate: float | None = None) -> int:
+    """How long a scan keeps what it read hidden: its whole run (about 0.1 s a job, plus the pacing).
+
+    Too short and held messages reappear mid-scan (the scan then stops early); too long only
+    matters after a hard kill, when unreleased messages wait out the hold.
+    """
+    paced = math.ceil(max_jobs / rate) if rate else 0
+    return 60 + math.ceil(max_jobs * 0.1) + paced
+
+
 def _chunks(items: Sequence[Any], size: int = SQS_BATCH_LIMIT) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -447,7 +459,9 @@ class ReplaySummary(BaseModel):
     left: dict[str, int] = Field(default_factory=dict, description="matching jobs left parked, by reason")
     errors: list[str] = Field(default_factory=list)
     stopped: Literal["max", "deadline"] | None = None
-    selected: list[JobRef] = Field(default_factory=list, description="dry run: what would move")
+    selected: list[JobRef] = Field(
+        default_factory=list, description=f"dry run: what would move (the first {SELECTED_LIMIT})"
+    )
 
     @property
     def ok(self) -> bool:
@@ -604,7 +618,7 @@ class Replayer:
         truncated = False
         for selection in self._selections(destination):
             totals[selection.pair.vendor] = self.approximate_count(selection.pair)
-            with self._scan(selection.pair, hold_seconds=60) as scan:
+            with self._scan(selection.pair, hold_seconds=_hold_seconds(max_jobs)) as scan:
                 for page in scan.pages(max_jobs - len(jobs)):
                     for parked in page:
                         if selection.includes(parked):
@@ -618,7 +632,7 @@ class Replayer:
     def find(self, ident: str, destination: str | None = None, max_jobs: int = 1000) -> dict[str, Any]:
         """One parked job in full, found by conversion id or SQS message id."""
         for selection in self._selections(destination):
-            with self._scan(selection.pair, hold_seconds=60) as scan:
+            with self._scan(selection.pair, hold_seconds=_hold_seconds(max_jobs)) as scan:
                 for page in scan.pages(max_jobs):
                     for parked in page:
                         if ident in (parked.conversion_id, parked.message_id):
@@ -658,7 +672,7 @@ class Replayer:
         )
         pacer = _Pacer(request.rate, self._clock, self._sleep)
         # Held messages must stay hidden for the whole run, paced sends included.
-        hold = 300 if request.rate is None else math.ceil(request.max_jobs / request.rate) + 120
+        hold = _hold_seconds(request.max_jobs, request.rate)
         run = _Run(summary, progress)
         moved_keys: set[str] = set()
         with self._scan(selection.pair, hold_seconds=hold) as scan:
@@ -727,7 +741,8 @@ class Replayer:
     ) -> None:
         if request.dry_run:
             for parked, _ in batch:
-                run.summary.selected.append(JobRef.of(parked))
+                if len(run.summary.selected) < SELECTED_LIMIT:
+                    run.summary.selected.append(JobRef.of(parked))
                 run.note(Outcome.WOULD_MOVE, parked)
             return
         for parked, status in batch:
