@@ -99,6 +99,7 @@ class _Value(_Canonical):
     def _one_amount(self) -> _Value:
         if (self.amount is None) == (self.amount_minor is None):
             raise ValueError("give exactly one of amount, amount_minor")
+        self.minor()  # InvalidMoneyError is a ValueError: e.g. "19.999" USD is refused here
         return self
 
     def minor(self) -> int:
@@ -168,6 +169,8 @@ class _Data(_Canonical):
                 raise ValueError(f"items.{index}: give at most one of unit_amount, unit_amount_minor")
             if item.unit_amount is not None and self.value is None:
                 raise ValueError(f"items.{index}: unit_amount needs data.value.currency")
+            if item.unit_amount is not None and self.value is not None:
+                money.to_minor(item.unit_amount, self.value.currency)
         return self
 
 

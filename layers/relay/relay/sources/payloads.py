@@ -46,7 +46,9 @@ def validated(model: type[Model], document: Any, what: str) -> Model:
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise PayloadError(f"not {what}: {where}: {first['msg']}") from exc
+        # pydantic names the model class for a wrong type; say it in JSON terms instead.
+        why = "must be a JSON object" if first["type"] in ("model_type", "dict_type") else first["msg"]
+        raise PayloadError(f"not {what}: {where}: {why}") from exc
 
 
 def source_settings(model: type[Model], source: Source, provider: str) -> Model:
