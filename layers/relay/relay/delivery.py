@@ -364,7 +364,8 @@ class Deliverer:
     def _record_in_ledger(self, works: Sequence[Work]) -> None:
         delivered = [(w.claim, w.status) for w in works if w.verdict is Verdict.DELIVERED and w.claim]
         try:
-            self._ledger.mark_delivered(delivered)
+            if delivered:
+                self._ledger.mark_delivered(delivered)
         except LedgerError:
             # The vendor has them and the records are done; a later copy of one of these jobs
             # finds an expired claim and is handled as in doubt.
