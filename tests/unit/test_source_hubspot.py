@@ -181,6 +181,7 @@ def test_a_single_object_is_a_workflow_webhook_keyed_by_its_content():
         (json.dumps([{"subscriptionType": "deal.creation"}]).encode(), "(events[0]): portalId"),
         (json.dumps([events.hubspot_contact_creation()] * 101).encode(), "at most 100"),
         (b'"text"', "non-empty JSON array"),
+        (json.dumps([{**events.hubspot_contact_creation(), "occurredAt": 10**18}]).encode(), "time"),
     ],
 )
 def test_malformed_bodies_are_refused_with_a_reason(body: bytes, reason: str):

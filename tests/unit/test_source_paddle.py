@@ -92,6 +92,14 @@ def test_unsigned_and_forged_notifications_are_refused():
         SOURCE.verify(request(body, "ts=1710498758;h1=" + "0" * 64), [SDK_SECRET], NO_AGE_CHECK)
 
 
+def _transaction(**changes: str) -> bytes:
+    data = events.paddle_transaction()
+    if "grand_total" in changes:
+        data["details"]["totals"]["grand_total"] = changes.pop("grand_total")
+    data.update(changes)
+    return json.dumps(events.paddle_notification("transaction.completed", data)).encode()
+
+
 # --- parse ---------------------------------------------------------------------------------------
 
 
@@ -102,6 +110,9 @@ def test_unsigned_and_forged_notifications_are_refused():
         (b'{"event_type": "transaction.completed", "data": {}}', "event_id"),
         (b'{"event_id": "evt_1", "event_type": "x", "data": []}', "data: must be a JSON object"),
         (b'{"event_id": "evt_1", "event_type": "x", "data": {"a": NaN}}', "not valid JSON"),
+        (_transaction(grand_total="652.15"), "data.details.totals.grand_total"),
+        (_transaction(currency_code="dollars"), "ISO 4217"),
+        (b'{"event_id": "e", "event_type": "x", "occurred_at": "soon", "data": {}}', "time"),
     ],
 )
 def test_malformed_notifications_are_refused_with_a_reason(body: bytes, reason: str):

@@ -115,6 +115,14 @@ def test_webhooks_v1_are_refused_with_a_hint():
             json.dumps({"meta": {"action": "change", "entity": "deal"}, "data": [1]}).encode(),
             "data: must be a JSON object",
         ),
+        (json.dumps(events.pipedrive_deal_won(currency="EURO")).encode(), "ISO 4217"),
+        (json.dumps(events.pipedrive_deal_won(value="lots")).encode(), "data.value"),
+        (
+            json.dumps(
+                events.pipedrive_notification("create", "person", {"id": 1}, timestamp="soon")
+            ).encode(),
+            "time",
+        ),
     ],
 )
 def test_malformed_notifications_are_refused_with_a_reason(body: bytes, reason: str):

@@ -36,9 +36,15 @@ from relay import money, signatures
 from relay.config import ItemsSpec, JMESPath, Rule, Source, ValueSpec
 from relay.exceptions import PayloadError
 from relay.mapping import DefaultPaths, ProviderEvent, parse_time, search
-from relay.models import utc_from_timestamp
 from relay.sources import SourceSpec, WebhookRequest
-from relay.sources.payloads import ATTRIBUTION_KEYS, load_json, source_settings, validated, with_relay
+from relay.sources.payloads import (
+    ATTRIBUTION_KEYS,
+    event_time,
+    load_json,
+    source_settings,
+    validated,
+    with_relay,
+)
 
 DEFAULT_TOLERANCE_SECONDS = 300
 CONVERSIONS = (
@@ -223,7 +229,7 @@ def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> N
 
 def _sent_at(request: WebhookRequest) -> datetime | None:
     timestamp = (request.header("webhook-timestamp") or "").strip()
-    return utc_from_timestamp(int(timestamp)) if timestamp.isdigit() else None
+    return event_time(int(timestamp), "a signed event") if timestamp.isdigit() else None
 
 
 def make_parse(type_path: str, canonical: frozenset[str]) -> Callable[[WebhookRequest], list[ProviderEvent]]:

@@ -34,13 +34,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from relay import money, secrets, signatures
 from relay.config import AttributionKey, Rule, Source, ValueSpec
 from relay.exceptions import MissingSignatureError, PayloadError
-from relay.mapping import DefaultPaths, ProviderEvent, parse_time
+from relay.mapping import DefaultPaths, ProviderEvent
 from relay.settings import IngestSettings
 from relay.sources import SourceSpec, WebhookRequest
 from relay.sources.hubspot_crm import HubSpotCrm, first_contact_id
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
     content_key,
+    event_time,
     load_json,
     quoted,
     source_settings,
@@ -205,7 +206,7 @@ def _subscription_event(document: dict[str, Any], index: int) -> ProviderEvent:
         ),
         event_type=event_type,
         payload=document,
-        occurred_at=parse_time(event.occurredAt),
+        occurred_at=event_time(event.occurredAt, f"a HubSpot event (events[{index}])"),
         object_type=object_type,
         object_id=object_id,
     )

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from relay import signatures
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
-from relay.mapping import DefaultPaths, ProviderEvent, parse_time
+from relay.mapping import DefaultPaths, ProviderEvent
 from relay.sources import SourceSpec, WebhookRequest
-from relay.sources.payloads import ATTRIBUTION_KEYS, load_json, validated
+from relay.sources.payloads import ATTRIBUTION_KEYS, checked_money, event_time, load_json, validated
 
 DEFAULT_TOLERANCE_SECONDS = 5
 _COMPLETED = "transaction.completed"
@@ -89,6 +89,33 @@ def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> N
     )
 
 
+class _Totals(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    grand_total: str | None = Field(default=None, pattern=r"^-?[0-9]+$")  # minor units, as a string
+
+
+class _Details(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    totals: _Totals | None = None
+
+
+class _Data(BaseModel):
+    """What the transaction rules rely on, checked so a bad amount is a 400, not a mapping error."""
+
+    model_config = ConfigDict(extra="allow")
+
+    currency_code: str | None = None
+    details: _Details | None = None
+
+    @model_validator(mode="after")
+    def _money(self) -> _Data:
+        totals = self.details.totals if self.details else None
+        checked_money(totals.grand_total if totals else None, self.currency_code)
+        return self
+
+
 class _Envelope(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -96,20 +123,20 @@ class _Envelope(BaseModel):
     event_type: str = Field(min_length=1)
     occurred_at: str | None = None
     notification_id: str | None = None
-    data: dict
+    data: _Data
 
 
 def parse(request: WebhookRequest) -> list[ProviderEvent]:
     document = load_json(request.body)
     envelope = validated(_Envelope, document, "a Paddle notification")
-    object_id = envelope.data.get("id")
+    object_id = document["data"].get("id")
     return [
         ProviderEvent(
             provider="paddle",
             event_id=envelope.event_id,
             event_type=envelope.event_type,
             payload=document,
-            occurred_at=parse_time(envelope.occurred_at),
+            occurred_at=event_time(envelope.occurred_at, "a Paddle notification"),
             object_type=envelope.event_type.partition(".")[0],
             object_id=None if object_id is None else str(object_id),
         )

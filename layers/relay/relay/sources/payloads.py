@@ -3,7 +3,8 @@
 - `load_json` parses numbers exactly (floats as Decimal), so a provider's 19.99 becomes
   1999 minor units, never 1998.
 - `validated` turns a pydantic error into a PayloadError (400) that says where and why,
-  without echoing the value (it may be PII).
+  without echoing the value (it may be PII); `checked_money` and `event_time` make a bad
+  amount or time in a signed body a 400 too, never a mapping failure (5xx, retried forever).
 - `source_settings` validates a source's `settings:` block at cold start (ConfigError).
 - `with_relay` adds what a source derived or fetched under the payload's `relay` key, so
   rules (built-in or the config's) read it like any other field: `relay.contact.…`.
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
+from relay import money
 from relay.config import AttributionKey, Source
-from relay.exceptions import ConfigError, PayloadError
+from relay.exceptions import ConfigError, MappingError, PayloadError
+from relay.mapping import parse_time
 
 RELAY_KEY = "relay"
 ATTRIBUTION_KEYS: tuple[str, ...] = get_args(AttributionKey)
@@ -49,6 +53,20 @@ def validated(model: type[Model], document: Any, what: str) -> Model:
         # pydantic names the model class for a wrong type; say it in JSON terms instead.
         why = "must be a JSON object" if first["type"] in ("model_type", "dict_type") else first["msg"]
         raise PayloadError(f"not {what}: {where}: {why}") from exc
+
+
+def event_time(value: Any, what: str) -> datetime | None:
+    """A provider's event time (epoch s/ms or ISO 8601); PayloadError if it is neither."""
+    try:
+        return parse_time(value)
+    except (MappingError, OverflowError, ValueError, OSError) as exc:  # OSError: out-of-range epoch
+        raise PayloadError(f"not {what}: its time is neither epoch nor ISO 8601") from exc
+
+
+def checked_money(amount: Any, currency: Any) -> None:
+    """Raise ValueError (inside a pydantic validator: a 400) unless amount is exact money."""
+    if amount is not None and currency is not None:
+        money.to_minor(amount, money.currency_code(str(currency)))
 
 
 def source_settings(model: type[Model], source: Source, provider: str) -> Model:

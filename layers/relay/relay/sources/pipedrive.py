@@ -24,15 +24,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from relay import signatures
 from relay.config import AttributionKey, Rule, Source, ValueSpec
 from relay.exceptions import PayloadError
-from relay.mapping import DefaultPaths, ProviderEvent, parse_time
+from relay.mapping import DefaultPaths, ProviderEvent
 from relay.sources import SourceSpec, WebhookRequest
-from relay.sources.payloads import content_key, load_json, quoted, source_settings, validated
+from relay.sources.payloads import (
+    checked_money,
+    content_key,
+    event_time,
+    load_json,
+    quoted,
+    source_settings,
+    validated,
+)
 
 _FieldKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$", max_length=100)]
 
@@ -76,11 +85,25 @@ class _Meta(BaseModel):
     version: str | None = None
 
 
+class _Data(BaseModel):
+    """What the deal rules rely on, checked so a bad amount is a 400, not a mapping error."""
+
+    model_config = ConfigDict(extra="allow")
+
+    value: int | Decimal | None = None  # major units: a JSON number, parsed exactly
+    currency: str | None = None
+
+    @model_validator(mode="after")
+    def _money(self) -> _Data:
+        checked_money(self.value, self.currency)
+        return self
+
+
 class _Envelope(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     meta: _Meta
-    data: dict[str, Any] | None = None
+    data: _Data | None = None
     previous: dict[str, Any] | None = None
 
 
@@ -89,17 +112,17 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
     if isinstance(document, dict) and "current" in document and "data" not in document:
         raise PayloadError("Pipedrive webhooks v1 are not supported: create the webhook with version 2.0")
     envelope = validated(_Envelope, document, "a Pipedrive webhooks v2 notification")
-    meta = envelope.meta
-    object_id = meta.entity_id if meta.entity_id is not None else (envelope.data or {}).get("id")
+    meta, data = envelope.meta, document.get("data") or {}
+    object_id = meta.entity_id if meta.entity_id is not None else data.get("id")
     object_id = None if object_id is None else str(object_id)
-    digest = content_key({"data": envelope.data, "previous": envelope.previous})
+    digest = content_key({"data": document.get("data"), "previous": envelope.previous})
     return [
         ProviderEvent(
             provider="pipedrive",
             event_id=f"{meta.entity}:{object_id or '-'}:{meta.action}:{digest}",
             event_type=f"{meta.action}.{meta.entity}",
             payload=document,
-            occurred_at=parse_time(meta.timestamp),
+            occurred_at=event_time(meta.timestamp, "a Pipedrive webhooks v2 notification"),
             object_type=meta.entity,
             object_id=object_id,
         )

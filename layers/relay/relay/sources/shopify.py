@@ -28,13 +28,20 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from relay import signatures
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
 from relay.exceptions import MappingError, PayloadError
 from relay.mapping import DefaultPaths, ProviderEvent, parse_time
 from relay.sources import SourceSpec, WebhookRequest
-from relay.sources.payloads import ATTRIBUTION_KEYS, load_json, validated, with_relay
+from relay.sources.payloads import (
+    ATTRIBUTION_KEYS,
+    checked_money,
+    event_time,
+    load_json,
+    validated,
+    with_relay,
+)
 
 # Other names under which a storefront or a pixel commonly stores a key (cookie names, the
 # landing parameter a click id arrives in).
@@ -112,12 +119,25 @@ class _Resource(BaseModel):
     id: int | str
 
 
-class _Order(_Resource):
-    """What the order rules rely on (amounts stay as sent: decimal strings)."""
+class _LineItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
 
-    currency: str = Field(min_length=3, max_length=3)
+    price: str | Decimal | None = None
+
+
+class _Order(_Resource):
+    """What the order rules rely on: exact money in an ISO 4217 currency (amounts stay as sent)."""
+
+    currency: str
     total_price: str | Decimal
-    line_items: list[dict[str, Any]] = Field(default_factory=list)
+    line_items: list[_LineItem] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _money(self) -> _Order:
+        checked_money(self.total_price, self.currency)
+        for line in self.line_items:
+            checked_money(line.price, self.currency)
+        return self
 
 
 def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> None:
@@ -177,10 +197,9 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
     if not isinstance(document, dict):
         raise PayloadError(f"not a Shopify {topic} webhook: the body must be a JSON object")
     validated(_Order if topic.startswith("orders/") else _Resource, document, f"a Shopify {topic} webhook")
-    try:
-        occurred_at = parse_time(request.header("x-shopify-triggered-at") or document.get("updated_at"))
-    except MappingError as exc:
-        raise PayloadError(f"not a Shopify {topic} webhook: {exc}") from exc
+    occurred_at = event_time(
+        request.header("x-shopify-triggered-at") or document.get("updated_at"), f"a Shopify {topic} webhook"
+    )
     object_id = document.get("id")
     return [
         ProviderEvent(
