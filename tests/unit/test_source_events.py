@@ -257,3 +257,12 @@ def test_bad_settings_fail_the_cold_start():
     with pytest.raises(ConfigError) as caught:
         builtin_rules(Source(settings={"type_path": "[["}))
     assert caught.value.problems[0][0] == "sources.events.settings.type_path"
+
+
+def test_canonical_properties_are_forwarded_when_the_config_names_them():
+    # Given the config forwards `plan`, When a purchase carries plan and an email-valued property
+    source = Source(properties={"plan": "relay.canonical.properties.plan"})
+    body = events.backend_conversion("purchase", order_id="o1", properties={"plan": "pro", "ref": "x"})
+    (purchase,) = convert(body, source)
+    # Then only the named property travels
+    assert purchase.properties == {"plan": "pro"}
