@@ -9,6 +9,7 @@ SDK. Logs and EMF metrics are read from stdout (capsys). Tests say Given / When 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -97,7 +98,8 @@ class Ingest:
 
     world: World
     module: ModuleType
-    sqs_calls: list[str] = field(default_factory=list)
+    sqs_calls: list[str] = field(default_factory=list)  # operation names, in order
+    before_sqs_call: list[Callable[[], None]] = field(default_factory=list)  # run inside each call
 
     def post(self, event: dict[str, Any]) -> Answer:
         raw = self.module.lambda_handler(event, LambdaContext(function_name="StripeWebhookFunction"))
@@ -151,16 +153,24 @@ def start(
     """`start(env_overrides=..., **stripe_settings)` cold-starts the Stripe function."""
 
     def _start(env: dict[str, str] | None = None, **stripe_settings: Any) -> Ingest:
-        calls: list[str] = []
-        # Record the SQS operations of clients created from now on (the function's, at cold start).
-        boto3.setup_default_session(region_name=moto_world.region)
-        boto3.DEFAULT_SESSION.events.register("before-call.sqs", lambda model, **_: calls.append(model.name))
         environment = {
             "RELAY_CONFIG": str(write_config(tmp_path, **stripe_settings)),
             "WEBHOOK_SECRET": SECRET,
         }
-        module = load_handler(moto_world.functions["StripeWebhookFunction"], {**environment, **(env or {})})
-        return Ingest(moto_world, module, calls)
+        ingest = Ingest(moto_world, ModuleType("not loaded yet"))
+
+        def on_sqs_call(model: Any, **_: Any) -> None:
+            ingest.sqs_calls.append(model.name)
+            for hook in ingest.before_sqs_call:
+                hook()
+
+        # Watch the SQS calls of clients created from now on (the function's, at cold start).
+        boto3.setup_default_session(region_name=moto_world.region)
+        boto3.DEFAULT_SESSION.events.register("before-call.sqs", on_sqs_call)
+        ingest.module = load_handler(
+            moto_world.functions["StripeWebhookFunction"], {**environment, **(env or {})}
+        )
+        return ingest
 
     yield _start
 
@@ -530,6 +540,32 @@ def test_a_dynamodb_failure_answers_5xx_and_queues_nothing(start):
     answer = ingest.post(request(checkout()))
     assert answer.status >= 500
     assert all(ingest.messages(q) == [] for q in VENDOR_QUEUES)
+
+
+def test_the_same_event_arriving_while_the_first_is_in_flight_answers_409(ingest):
+    # Given a first delivery held inside SendMessageBatch (after its claim was written)
+    in_flight, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        in_flight.set()
+        release.wait(timeout=10)
+
+    ingest.before_sqs_call.append(hold)
+    first: list[Answer] = []
+    worker = threading.Thread(target=lambda: first.append(ingest.post(request(checkout()))))
+    worker.start()
+    try:
+        assert in_flight.wait(timeout=10)
+        # When Stripe's retry of the same event arrives meanwhile
+        second = ingest.post(request(checkout()))
+    finally:
+        release.set()
+        worker.join(timeout=10)
+        ingest.before_sqs_call.clear()
+    # Then it is told to come back later (not processed twice, not acknowledged as done)
+    assert (second.status, second.body["error"], second.headers["Retry-After"]) == (409, "in_progress", "5")
+    assert first[0].status == 200
+    assert sum(len(js) for js in ingest.jobs().values()) == 6
 
 
 # --- the committed sample events ----------------------------------------------------------------------
