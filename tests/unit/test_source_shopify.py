@@ -185,3 +185,10 @@ def test_a_new_customer_is_a_signup_keyed_by_the_customer():
     assert signup.identity.external_id == pii.hash_external_id("115310627314723954")
     assert signup.identity.email == pii.hash_email(events.CUSTOMER_DETAILS["email"])
     assert signup.identity.zip == pii.sha256_hex("94025")
+
+
+def test_topics_without_rules_are_not_held_to_a_shape():
+    (event,) = SOURCE.parse(
+        request({"admin_graphql_api_id": "gid://shopify/BulkOperation/1"}, "bulk_operations/finish")
+    )
+    assert (event.event_type, event.object_id) == ("bulk_operations/finish", None)

@@ -85,16 +85,16 @@ class _Meta(BaseModel):
     version: str | None = None
 
 
-class _Data(BaseModel):
+class _Deal(BaseModel):
     """What the deal rules rely on, checked so a bad amount is a 400, not a mapping error."""
 
     model_config = ConfigDict(extra="allow")
 
-    value: int | Decimal | None = None  # major units: a JSON number, parsed exactly
+    value: Decimal | None = None  # major units: a JSON number, parsed exactly
     currency: str | None = None
 
     @model_validator(mode="after")
-    def _money(self) -> _Data:
+    def _money(self) -> _Deal:
         checked_money(self.value, self.currency)
         return self
 
@@ -103,7 +103,7 @@ class _Envelope(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     meta: _Meta
-    data: _Data | None = None
+    data: dict[str, Any] | None = None
     previous: dict[str, Any] | None = None
 
 
@@ -112,10 +112,12 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
     if isinstance(document, dict) and "current" in document and "data" not in document:
         raise PayloadError("Pipedrive webhooks v1 are not supported: create the webhook with version 2.0")
     envelope = validated(_Envelope, document, "a Pipedrive webhooks v2 notification")
-    meta, data = envelope.meta, document.get("data") or {}
+    meta, data = envelope.meta, envelope.data or {}
+    if meta.entity == "deal":  # other entities (a lead's value is an object) are not checked
+        validated(_Deal, data, "a Pipedrive deal notification (data)")
     object_id = meta.entity_id if meta.entity_id is not None else data.get("id")
     object_id = None if object_id is None else str(object_id)
-    digest = content_key({"data": document.get("data"), "previous": envelope.previous})
+    digest = content_key({"data": envelope.data, "previous": envelope.previous})
     return [
         ProviderEvent(
             provider="pipedrive",
