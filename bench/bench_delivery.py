@@ -1,0 +1,328 @@
+"""Delivery benchmark: 10,000 jobs through each deliver function (`--quick`: 300).
+
+Each vendor's jobs reach its deliverer (in-process) as Lambda's SQS event source hands them
+over: events of up to 100 records, a record the answer lists as failed coming back in a
+later event, received once more. The ledger table and the dead-letter queues are moto's
+(in-process, from template.yaml); the vendor sandboxes answer over real loopback HTTP from
+their own process. The relay's CPU per conversion is `time.process_time()`
+around each invocation minus the CPU moto itself spends answering (per-thread CPU inside
+moto's botocore hook): the relay's code, botocore and requests are counted, the fake AWS is
+not.
+
+Figures per vendor: vendor HTTP calls per 1,000 conversions (full batches of 100 → 10 for
+Scanova, pagent bulk and QuickLizard; Scalev takes one conversion per request), the relay's
+CPU time per delivered conversion, and the proof of exactly once (every event accepted once,
+no duplicate).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import requests
+import yaml
+from aws_lambda_powertools import Metrics
+from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
+from relay.config import RelayConfig, parse_config
+from relay.delivery import Deliverer
+from relay.ledger import Ledger
+from relay.models import Attribution, Conversion, DeliveryJob, Identity, Item, Money, PagentSession, SourceRef
+from relay.replay import LOGICAL_PREFIX
+from relay.settings import DeliverSettings
+
+from local.lambda_context import LambdaContext
+from local.pollers import failed_items, lambda_record
+from local.world import REPO_ROOT, build_world
+
+FULL_JOBS, QUICK_JOBS = 10_000, 300
+BATCH_SIZE = 100  # the template's BatchSize
+MAX_INVOCATIONS_PER_JOB = 3  # bounds the drain loop (x jobs / batch size): no retries are expected
+REGION = "us-east-1"
+HASH = "b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514"
+# vendor kind → the destination the bench drives (config/relay.local.yaml) and events per job
+DESTINATIONS = {
+    "scanova": "scanova",
+    "pagent": "pagent",
+    "scalev": "scalev_meta",
+    "quicklizard": "quicklizard",
+}
+EVENTS_PER_JOB = {"scanova": 1, "pagent": 1, "scalev": 1, "quicklizard": 2}
+SECRETS = {
+    "conversion-relay/scanova-api-key": "sk_local_scanova",
+    "conversion-relay/pagent-api-key": "pk_local_pagent",
+    "conversion-relay/scalev-storefront-key": "sfpk_local_scalev",
+    "conversion-relay/quicklizard-client-key": "ql_local_client",
+}
+# The sandboxes without rate limits (the bench measures the relay, not the vendors' quotas).
+_SANDBOX_SCRIPT = """
+import sys
+from local.sandboxes import PagentSandbox, QuickLizardSandbox, ScalevSandbox, ScanovaSandbox
+sandboxes = [ScanovaSandbox(events_per_minute=None), PagentSandbox(requests_per_minute=None),
+             ScalevSandbox(requests_per_minute=None), QuickLizardSandbox(requests_per_minute=None)]
+for sandbox in sandboxes:
+    sandbox.start()
+    print(sandbox.name, sandbox.url, flush=True)
+sys.stdin.read()  # until the bench closes the pipe
+for sandbox in sandboxes:
+    sandbox.stop()
+"""
+
+
+class _MotoCpu:
+    """CPU time moto spends answering calls (summed per thread: claims run side by side)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def measuring(self) -> Iterator[None]:
+        original = BotocoreStubber.__call__
+        meter = self
+
+        def timed(stubber: BotocoreStubber, *args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return original(stubber, *args, **kwargs)
+            finally:
+                spent = time.thread_time() - started
+                with meter._lock:
+                    meter.seconds += spent
+
+        BotocoreStubber.__call__ = timed  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            BotocoreStubber.__call__ = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _aws() -> Iterator[None]:
+    """moto in-process, with fake credentials that cannot reach a real account."""
+    fake = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION}
+    saved = {name: os.environ.get(name) for name in (*fake, "AWS_ENDPOINT_URL", "AWS_PROFILE")}
+    os.environ.update(fake)
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        os.environ.pop(name, None)
+    try:
+        with mock_aws():
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _sandboxes() -> Iterator[dict[str, str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SANDBOX_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        urls = dict(process.stdout.readline().split() for _ in range(4))
+        yield urls
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(timeout=10)
+
+
+def _conversion(index: int) -> Conversion:
+    cid = uuid.uuid4()
+    return Conversion(
+        conversion_id=cid,
+        name="purchase",
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        order_id=f"pi_bench_{index}",
+        value=Money(amount_minor=4999, currency="USD"),
+        items=(
+            Item(product_id="prod_tee", quantity=2, unit_amount_minor=2000, variant_id="variant_tee"),
+            Item(product_id="prod_mug", quantity=1, unit_amount_minor=999),
+        ),
+        identity=Identity(email=HASH, phone=HASH, external_id=HASH),
+        attribution=Attribution(
+            scan_session_id=str(uuid.uuid4()),
+            pagent=PagentSession(session_id=f"sess_{index}", user_id="user_1"),
+            fbp="fb.1.1710000000000.1234567890",
+            event_source_url="https://shop.example.com/checkout",
+        ),
+        properties={"plan": "pro"},
+        source=SourceRef(provider="stripe", event_id=f"evt_{index}", event_type="payment_intent.succeeded"),
+    )
+
+
+def _record(destination: str, index: int, queue_arn: str) -> dict[str, Any]:
+    """A job as Lambda's SQS event source hands it to the function (one record of the event)."""
+    job = DeliveryJob(destination=destination, conversion=_conversion(index))
+    body = job.model_dump_json()
+    now_ms = str(int(time.time() * 1000))
+    message = {
+        "MessageId": str(uuid.uuid4()),
+        "ReceiptHandle": uuid.uuid4().hex,
+        "Body": body,
+        "MD5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": now_ms,
+            "ApproximateFirstReceiveTimestamp": now_ms,
+        },
+        "MessageAttributes": job.message_attributes(),
+    }
+    return lambda_record(message, queue_arn, REGION)
+
+
+def _again(record: dict[str, Any]) -> dict[str, Any]:
+    attributes = record["attributes"]
+    count = int(attributes["ApproximateReceiveCount"]) + 1
+    return {**record, "attributes": {**attributes, "ApproximateReceiveCount": str(count)}}
+
+
+def _config(urls: dict[str, str]) -> RelayConfig:
+    raw = yaml.safe_load((REPO_ROOT / "config" / "relay.local.yaml").read_text(encoding="utf-8"))
+    for destination in raw["destinations"].values():
+        destination["base_url"] = urls[destination["kind"]]
+        destination.pop("stripe_api_key_secret", None)  # the bench jobs carry their items
+    return parse_config(raw)
+
+
+@dataclass
+class _Result:
+    vendor: str
+    jobs: int
+    invocations: int
+    vendor_calls: int
+    accepted: int
+    duplicates: int
+    cpu_seconds: float
+    wall_seconds: float
+    delivered: int
+
+
+def _bench_vendor(kind: str, jobs: int, world: Any, config: RelayConfig, urls: dict[str, str]) -> _Result:
+    session = boto3.Session(region_name=REGION)
+    sqs, dynamodb = session.client("sqs"), session.client("dynamodb")
+    moto_cpu = _MotoCpu()
+    prefix = LOGICAL_PREFIX[kind]
+    queue_arn = world.resources[f"{prefix}Queue"]["Arn"]
+    environment = {**world.functions[f"{prefix}DeliverFunction"].environment, "RELAY_CONFIG": "unused"}
+    deliverer = Deliverer(
+        kind=kind,
+        config=config,
+        settings=DeliverSettings.from_env(environment),
+        ledger=Ledger(dynamodb, world.table_name),
+        sqs=sqs,
+        metrics=Metrics(namespace="ConversionRelayBench", service="bench"),
+        secret=SECRETS.__getitem__,
+    )
+    pending: list[dict[str, Any]] = []
+    cpu = wall = 0.0
+    invocations = queued = 0
+    for _ in range(MAX_INVOCATIONS_PER_JOB * jobs // BATCH_SIZE + 10):
+        if queued < jobs and len(pending) < BATCH_SIZE:
+            wave = range(queued, min(jobs, queued + BATCH_SIZE))
+            pending += [_record(DESTINATIONS[kind], i, queue_arn) for i in wave]
+            queued += len(wave)
+        records, pending = pending[:BATCH_SIZE], pending[BATCH_SIZE:]
+        if not records:
+            break
+        context = LambdaContext(function_name=f"{prefix}DeliverFunction", timeout_seconds=60)
+        # stdout takes the EMF metrics, as Lambda would ship them
+        with contextlib.redirect_stdout(io.StringIO()), moto_cpu.measuring():
+            cpu_start, wall_start = time.process_time(), time.perf_counter()
+            answer = deliverer.handle({"Records": records}, context)
+            cpu += time.process_time() - cpu_start
+            wall += time.perf_counter() - wall_start
+        invocations += 1
+        failed = failed_items(answer, {r["messageId"] for r in records}) or set()
+        pending += [_again(r) for r in records if r["messageId"] in failed]  # received once more
+    control = f"{urls[kind]}/_sandbox"
+    calls = requests.get(f"{control}/requests", timeout=30).json()
+    accepted = requests.get(f"{control}/accepted", timeout=30).json()
+    duplicates = requests.get(f"{control}/duplicates", timeout=30).json()
+    requests.post(f"{control}/reset", timeout=30)
+    delivered = len(accepted) // EVENTS_PER_JOB[kind]
+    relay_cpu = cpu - moto_cpu.seconds
+    return _Result(
+        kind, jobs, invocations, len(calls), len(accepted), len(duplicates), relay_cpu, wall, delivered
+    )
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    jobs = QUICK_JOBS if quick else FULL_JOBS
+    results: list[_Result] = []
+    with _aws(), _sandboxes() as urls:
+        world = build_world(boto3.Session(region_name=REGION))
+        config = _config(urls)
+        for kind in DESTINATIONS:
+            results.append(_bench_vendor(kind, jobs, world, config, urls))
+    rows = []
+    figures: dict[str, float] = {}
+    for r in results:
+        per_1000 = r.vendor_calls * 1000 / r.jobs
+        cpu_ms = r.cpu_seconds * 1000 / max(1, r.delivered)
+        exactly_once = r.accepted == r.jobs * EVENTS_PER_JOB[r.vendor] and r.duplicates == 0
+        rows.append(
+            [
+                r.vendor,
+                r.jobs,
+                r.delivered,
+                r.invocations,
+                r.vendor_calls,
+                round(per_1000, 1),
+                round(cpu_ms, 3),
+                round(r.wall_seconds * 1000 / max(1, r.invocations), 1),
+                "yes" if exactly_once else "NO",
+            ]
+        )
+        figures[f"{r.vendor}_calls_per_1000"] = round(per_1000, 2)
+        figures[f"{r.vendor}_cpu_ms_per_conversion"] = round(cpu_ms, 4)
+        figures[f"{r.vendor}_exactly_once"] = int(exactly_once)
+    return {
+        "title": f"Delivery: {jobs:,} jobs per deliver function (moto, sandboxes on loopback)",
+        "columns": [
+            "vendor",
+            "jobs",
+            "delivered",
+            "invocations",
+            "vendor calls",
+            "calls / 1,000",
+            "relay CPU ms / conversion",
+            "wall ms / invocation",
+            "exactly once",
+        ],
+        "rows": rows,
+        "figures": figures,
+        "goals": {
+            "scanova_calls_per_1000": "<= 10 (batches of 100)",
+            "pagent_calls_per_1000": "<= 10 (bulk of 100)",
+            "quicklizard_calls_per_1000": "<= 10 (100 jobs per request)",
+            "scalev_calls_per_1000": "1000 (one conversion per request: user data is per request)",
+            "*_exactly_once": "1 (every event accepted once, no duplicate)",
+        },
+    }
+
+
+if __name__ == "__main__":  # `python -m bench` is the usual way; this prints the raw result
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
