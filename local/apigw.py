@@ -83,6 +83,14 @@ def build_event(
             cookies += [c.strip() for c in value.split(";") if c.strip()]
         else:
             headers[lower] = f"{headers[lower]},{value}" if lower in headers else value
+    # API Gateway adds these, and reports every request as https: signatures over the URL
+    # (HubSpot v3) are checked against the https URL locally as in AWS.
+    forwarded_for = headers.get("x-forwarded-for")
+    headers["x-forwarded-for"] = (
+        f"{forwarded_for}, {request.source_ip}" if forwarded_for else request.source_ip
+    )
+    headers["x-forwarded-port"] = domain.rpartition(":")[2] if ":" in domain else "443"
+    headers["x-forwarded-proto"] = "https"
     query: dict[str, str] = {}
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
@@ -104,7 +112,7 @@ def build_event(
         domain=domain,
     )
     event["routeKey"] = route.key
-    event["headers"] = headers  # as received: AWS adds no content-type or length of its own
+    event["headers"] = headers  # as received (AWS adds no content-type of its own)
     event["cookies"] = cookies
     event["queryStringParameters"] = query
     context = event["requestContext"]
@@ -175,7 +183,9 @@ class HttpApi:
 
     def start(self, host: str = "127.0.0.1", port: int = 3000) -> HttpApi:
         self._server = _Server((host, port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="http-api", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -105,22 +105,22 @@ def _stack_get(base_url: str, endpoint: str) -> Any:
     return answer.json()
 
 
-def recorded_request(document: Any, file: Path) -> tuple[str | None, str, bytes, dict[str, str]]:
+def recorded_request(document: Any, raw: bytes) -> tuple[str | None, str, bytes, dict[str, str]]:
     """(path or None, method, body, headers) of an events/ file: an HTTP API event or a raw payload."""
     if isinstance(document, dict) and "rawPath" in document and "requestContext" in document:
-        raw = document.get("body") or ""
-        body = base64.b64decode(raw) if document.get("isBase64Encoded") else raw.encode("utf-8")
+        body_text = document.get("body") or ""
+        body = base64.b64decode(body_text) if document.get("isBase64Encoded") else body_text.encode("utf-8")
         headers = {
             k: v for k, v in (document.get("headers") or {}).items() if k.lower() not in _STALE_HEADERS
         }
         method = document["requestContext"].get("http", {}).get("method", "POST")
         return document["rawPath"], method, body, headers
-    return None, "POST", file.read_bytes(), {"content-type": "application/json"}
+    return None, "POST", raw, {"content-type": "application/json"}
 
 
-def _guess_route(routes: list[dict[str, Any]], file: Path, document: Any) -> dict[str, Any] | None:
+def _guess_route(routes: list[dict[str, Any]], folder: Path | None, document: Any) -> dict[str, Any] | None:
     by_provider = {route["provider"]: route for route in routes}
-    for part in reversed(file.resolve().parent.parts):  # events/<provider>/…
+    for part in reversed(folder.resolve().parts if folder else ()):  # events/<provider>/…
         if part in by_provider:
             return by_provider[part]
     if isinstance(document, dict) and document.get("object") == "event":
@@ -129,15 +129,13 @@ def _guess_route(routes: list[dict[str, Any]], file: Path, document: Any) -> dic
 
 
 def sign(provider: str, body: bytes, secret: str, *, url: str, method: str) -> dict[str, str]:
-    """The headers with which `provider` would sign this body now."""
+    """The headers with which `provider` would sign this request now (local.events' signers)."""
     from local import events
 
     signer = getattr(events, f"{provider}_signature_headers", None)
-    if signer is not None:  # the sources' own signing helpers, when local.events has them
-        return signer(body, secret, url=url, method=method, timestamp=int(time.time()))
-    if provider == "stripe":
-        return {"Stripe-Signature": events.stripe_signature(body, secret, int(time.time()))}
-    raise ValueError(f"relay-local send cannot sign {provider} requests yet")
+    if signer is None:
+        raise ValueError(f"relay-local send cannot sign {provider} requests (no signer in local.events)")
+    return signer(body, secret, url=url, method=method, timestamp=int(time.time()))
 
 
 def _secret_value(info: dict[str, Any], secret_name: str) -> str:
@@ -158,21 +156,32 @@ def _secret_value(info: dict[str, Any], secret_name: str) -> str:
 
 
 def send_event(file: Path, *, base_url: str, path: str | None = None) -> requests.Response:
-    """Re-sign an events/ file with the local secret and the current time, and POST it."""
-    document = json.loads(file.read_text(encoding="utf-8"))
+    """Re-sign an events/ file with the stack's signing secret and the current time, and POST it."""
+    raw = file.read_bytes()
+    return send_document(json.loads(raw), raw=raw, base_url=base_url, path=path, folder=file.parent)
+
+
+def send_document(
+    document: Any,
+    *,
+    base_url: str,
+    raw: bytes | None = None,
+    path: str | None = None,
+    folder: Path | None = None,
+) -> requests.Response:
+    """POST an HTTP API event (or a raw provider payload, sent as `raw`) signed as its provider would."""
     info = _stack_get(base_url, "info")
-    recorded_path, method, body, headers = recorded_request(document, file)
+    body = raw if raw is not None else json.dumps(document).encode()
+    recorded_path, method, body, headers = recorded_request(document, body)
     routes = [route for route in info["routes"] if route["method"] == method]
     wanted = path or recorded_path
-    route = (
-        next((r for r in routes if r["path"] == wanted), None)
-        if wanted
-        else _guess_route(routes, file, document)
-    )
+    if wanted:
+        route = next((r for r in routes if r["path"] == wanted), None)
+    else:
+        route = _guess_route(routes, folder, document)
     if route is None:
-        raise ValueError(
-            f"no {method} route for {wanted or file}: give --path (one of {[r['path'] for r in routes]})"
-        )
+        known = ", ".join(r["path"] for r in routes)
+        raise ValueError(f"no {method} route for {wanted or 'this payload'}: give --path (one of {known})")
     url = f"{base_url}{route['path']}"
     if route.get("secret_name"):
         secret = _secret_value(info, route["secret_name"])

@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,7 +219,7 @@ class LocalStack:
             routes,
             self.runtimes,
             account_id=self.world.account_id,
-            local_endpoints={"status": self.snapshot, "info": self.info},
+            local_endpoints={"status": self.snapshot, "info": self.info, "ledger": self.ledger},
             on_answer=self._answered,
             log=self._say,
         ).start(self.options.host, self.options.port)
@@ -232,8 +233,10 @@ class LocalStack:
             poller.stop()
         for poller in self.pollers:
             poller.join(_POLLER_GRACE_SECONDS)  # let a running batch finish
-        for runtime in self.runtimes.values():
-            runtime.close()  # ends a batch that would not finish
+        with ThreadPoolExecutor() as pool:  # each worker takes a moment to exit: in parallel
+            list(
+                pool.map(FunctionRuntime.close, self.runtimes.values())
+            )  # ends a batch that would not finish
         for poller in self.pollers:
             poller.join()
         self.pollers = []
@@ -269,6 +272,10 @@ class LocalStack:
     def snapshot(self) -> dict[str, Any]:
         assert self.status is not None
         return self.status.snapshot()
+
+    def ledger(self) -> list[dict[str, Any]]:
+        assert self.status is not None
+        return self.status.ledger()
 
     def info(self) -> dict[str, Any]:
         """What a client of the stack needs: its routes, their signing secrets, the AWS endpoint."""

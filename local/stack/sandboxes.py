@@ -8,11 +8,20 @@ from urllib.parse import urlsplit
 from relay.config import RelayConfig
 
 from local.sandboxes import SANDBOXES, Sandbox
+from local.sandboxes.hubspot_api import HubSpotApiSandbox
+from local.sandboxes.stripe_api import StripeApiSandbox
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-# The relay config's Stripe API base (QuickLizard fetches checkout line items) is served by
-# the sandbox of this name, when local.sandboxes has one.
-STRIPE_API_SANDBOX = "stripe"
+# The vendor sandboxes, and the stubs of the provider APIs the relay reads: Stripe (QuickLizard
+# fetches checkout line items from a destination's stripe_api_base) and HubSpot's CRM (the
+# HubSpot source reads deals and contacts from its settings.api_base).
+STRIPE_API_SANDBOX = StripeApiSandbox.name
+HUBSPOT_API_SANDBOX = HubSpotApiSandbox.name
+AVAILABLE: dict[str, type[Sandbox]] = {
+    **SANDBOXES,
+    STRIPE_API_SANDBOX: StripeApiSandbox,
+    HUBSPOT_API_SANDBOX: HubSpotApiSandbox,
+}
 
 
 def is_loopback(url: str) -> bool:
@@ -21,13 +30,13 @@ def is_loopback(url: str) -> bool:
 
 @dataclass
 class SandboxPlan:
-    name: str  # key of local.sandboxes.SANDBOXES
+    name: str  # key of AVAILABLE
     port: int
     serves: list[str] = field(default_factory=list)  # what the config points at it
 
     @property
     def available(self) -> bool:
-        return self.name in SANDBOXES
+        return self.name in AVAILABLE
 
 
 def plan_sandboxes(config: RelayConfig) -> list[SandboxPlan]:
@@ -41,6 +50,9 @@ def plan_sandboxes(config: RelayConfig) -> list[SandboxPlan]:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         plans.setdefault((name, port), SandboxPlan(name, port)).serves.append(serves)
 
+    hubspot = config.sources.get("hubspot")
+    if hubspot is not None and hubspot.enabled and hubspot.settings.get("api_base"):
+        want(HUBSPOT_API_SANDBOX, str(hubspot.settings["api_base"]), "hubspot (CRM API)")
     for destination_name, destination in config.destinations.items():
         if not destination.enabled:
             continue
@@ -56,7 +68,7 @@ def start_sandboxes(plans: list[SandboxPlan], host: str = "127.0.0.1") -> list[t
     try:
         for plan in plans:
             if plan.available:
-                started.append((plan, SANDBOXES[plan.name]().start(host, plan.port)))
+                started.append((plan, AVAILABLE[plan.name]().start(host, plan.port)))
     except BaseException:
         for _, sandbox in started:
             sandbox.stop()

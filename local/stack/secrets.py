@@ -16,7 +16,7 @@ from typing import Any
 from relay.config import Destination, RelayConfig
 
 from local import events
-from local.sandboxes import pagent, quicklizard, scalev, scanova
+from local.sandboxes import pagent, quicklizard, scalev, scanova, stripe_api
 
 
 @dataclass(frozen=True)
@@ -30,59 +30,22 @@ class WebhookSecret:
         return environ.get(self.env) or self.local_value
 
 
-def _local(name: str, fallback: str) -> str:
-    # The sources engineer documents each provider's local secret in local.events.
-    return str(getattr(events, name, fallback))
-
-
-WEBHOOK_SECRETS: dict[str, WebhookSecret] = {
-    secret.provider: secret
-    for secret in (
-        WebhookSecret(
-            "stripe", "StripeWebhookSecretName", "STRIPE_WEBHOOK_SECRET", events.LOCAL_STRIPE_SECRET
-        ),
-        WebhookSecret(
-            "hubspot",
-            "HubSpotClientSecretName",
-            "HUBSPOT_CLIENT_SECRET",
-            _local("LOCAL_HUBSPOT_SECRET", "local-hubspot-client-secret"),
-        ),
-        WebhookSecret(
-            "pipedrive",
-            "PipedriveBasicAuthSecretName",
-            "PIPEDRIVE_BASIC_AUTH",
-            _local("LOCAL_PIPEDRIVE_BASIC_AUTH", "relay:local-pipedrive-password"),
-        ),
-        WebhookSecret(
-            "paddle",
-            "PaddleWebhookSecretName",
-            "PADDLE_WEBHOOK_SECRET",
-            _local("LOCAL_PADDLE_SECRET", "pdl_ntfset_local_conversion_relay"),
-        ),
-        WebhookSecret(
-            "shopify",
-            "ShopifyWebhookSecretName",
-            "SHOPIFY_WEBHOOK_SECRET",
-            _local("LOCAL_SHOPIFY_SECRET", "shpss_local_conversion_relay"),
-        ),
-        WebhookSecret(
-            "events",
-            "EventsWebhookSecretName",
-            "EVENTS_WEBHOOK_SECRET",
-            # Standard Webhooks secrets are base64 after the whsec_ prefix.
-            _local("LOCAL_EVENTS_SECRET", "whsec_bG9jYWwtY29udmVyc2lvbi1yZWxheS1ldmVudHM="),
-        ),
-    )
+_OVERRIDES = {  # provider → (template parameter, environment variable)
+    "stripe": ("StripeWebhookSecretName", "STRIPE_WEBHOOK_SECRET"),
+    "hubspot": ("HubSpotClientSecretName", "HUBSPOT_CLIENT_SECRET"),
+    "pipedrive": ("PipedriveBasicAuthSecretName", "PIPEDRIVE_BASIC_AUTH"),
+    "paddle": ("PaddleWebhookSecretName", "PADDLE_WEBHOOK_SECRET"),
+    "shopify": ("ShopifyWebhookSecretName", "SHOPIFY_WEBHOOK_SECRET"),
+    "events": ("EventsWebhookSecretName", "EVENTS_WEBHOOK_SECRET"),
 }
-# Not a webhook secret: the token the HubSpot function reads deals with (the HubSpot API stub's).
+WEBHOOK_SECRETS: dict[str, WebhookSecret] = {
+    provider: WebhookSecret(provider, parameter, env, events.LOCAL_WEBHOOK_SECRETS[provider])
+    for provider, (parameter, env) in _OVERRIDES.items()
+}
+# Not a webhook secret: the private-app token the HubSpot function reads deals with.
 HUBSPOT_TOKEN = WebhookSecret(
-    "hubspot-api",
-    "HubSpotTokenSecretName",
-    "HUBSPOT_PRIVATE_APP_TOKEN",
-    _local("LOCAL_HUBSPOT_TOKEN", "pat-local"),
+    "hubspot-api", "HubSpotTokenSecretName", "HUBSPOT_PRIVATE_APP_TOKEN", events.LOCAL_HUBSPOT_TOKEN
 )
-# The Stripe API stub's key (QuickLizard reads checkout line items with it).
-STRIPE_API_KEY = _local("LOCAL_STRIPE_API_KEY", "sk_test_local_conversion_relay")
 
 
 def sandbox_credential(destination: Destination) -> str:
@@ -115,6 +78,6 @@ def local_secrets(
         if sandboxed(str(destination.base_url)):
             values[destination.api_key_secret] = sandbox_credential(destination)
         if destination.stripe_api_key_secret and sandboxed(str(destination.stripe_api_base)):
-            values[destination.stripe_api_key_secret] = STRIPE_API_KEY
+            values[destination.stripe_api_key_secret] = min(stripe_api.DEFAULT_API_KEYS)
     values.update(overrides or {})
     return values

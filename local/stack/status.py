@@ -106,7 +106,8 @@ class StatusCollector:
         with self._lock:
             self.webhooks[(route_key, status)] += 1
 
-    def _ledger(self) -> list[dict[str, Any]]:
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every delivery ledger item, in plain values, with its destination and conversion id."""
         items: list[dict[str, Any]] = []
         paginator = self._dynamodb.get_paginator("scan")
         for page in paginator.paginate(
@@ -121,7 +122,7 @@ class StatusCollector:
         return items
 
     def snapshot(self) -> dict[str, Any]:
-        ledger = self._ledger()
+        ledger = self.ledger()
         skipped = self._metrics.skipped()
         queued: dict[str, Counter[str]] = defaultdict(Counter)
         dead: dict[str, Counter[str]] = defaultdict(Counter)

@@ -114,6 +114,8 @@ def test_a_json_request_becomes_an_http_api_v2_event(api):
     assert "cookie" not in event["headers"]
     assert event["headers"]["content-type"] == "application/json"
     assert event["headers"]["user-agent"] == "Stripe/1.0"
+    assert event["headers"]["x-forwarded-proto"] == "https"
+    assert event["headers"]["x-forwarded-for"] == "127.0.0.1"
     assert all(name == name.lower() for name in event["headers"])
     assert event["isBase64Encoded"] is False
     assert event["body"] == body.decode()
