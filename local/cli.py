@@ -64,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         batching_window=args.batching_window,
         secret_overrides=dict(args.secret),
         function_logs=not args.quiet,
+        json_logs=args.json_logs,
     )
     stack = LocalStack(options)
     try:
@@ -338,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="put this value in the named secret (e.g. a real vendor's key); repeatable",
     )
     run.add_argument("--quiet", action="store_true", help="do not print the functions' log lines")
+    run.add_argument(
+        "--json-logs", action="store_true", help="print the functions' log lines as the JSON they write"
+    )
     run.set_defaults(handler=_run)
 
     send = commands.add_parser("send", help="sign an events/ file with the local secret and POST it")

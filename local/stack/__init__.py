@@ -9,8 +9,10 @@
 - the template's HttpApi routes (local.apigw) and SQS event source mappings
   (local.pollers), each function in its own execution environments (local.runtime);
 - the vendor sandboxes (local.sandboxes) for every loopback URL of the relay config;
-- GET /_local/status (what `make status` prints) and GET /_local/info (what
-  `make send` needs: routes and where their signing secrets are).
+- GET /_local/status (what `make status` prints), /_local/ledger (every delivery ledger
+  item) and /_local/info (what `make send` needs: routes and their signing secrets' names).
+
+See docs/local-stack.md.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from local.pollers import EventSourceMapping, QueuePoller
 from local.runtime import FunctionRuntime, Invocation, lambda_environment
 from local.sandboxes import Sandbox
 from local.stack.aws import LOCAL_CREDENTIALS, EmbeddedAws, PortInUseError, ensure_port_free
+from local.stack.logs import compact
 from local.stack.sandboxes import SandboxPlan, is_loopback, plan_sandboxes, start_sandboxes
 from local.stack.secrets import WEBHOOK_SECRETS, local_secrets
 from local.stack.status import MetricsTally, QueueRef, StatusCollector
@@ -54,6 +57,7 @@ class StackOptions:
     batching_window: float | None = None  # None: each mapping's MaximumBatchingWindowInSeconds
     secret_overrides: dict[str, str] = field(default_factory=dict)
     function_logs: bool = True
+    json_logs: bool = False  # the functions' log lines as they are, not compacted
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -263,7 +267,7 @@ class LocalStack:
     def _function_output(self, logical_id: str, line: str) -> None:
         self.metrics.observe(line)
         if self.options.function_logs and '"_aws"' not in line:  # EMF lines feed the tally only
-            self._say(f"[{logical_id}] {line}")
+            self._say(f"[{logical_id}] {line if self.options.json_logs else compact(line)}")
 
     def _answered(self, route: Route, invocation: Invocation, answer: HttpAnswer) -> None:
         if self.status is not None:
