@@ -13,7 +13,7 @@ import copy
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -310,6 +310,16 @@ def relay(
     assert isinstance(stripe, StripeApiSandbox)
     stripe.api_keys = frozenset({world_secrets[STRIPE_KEY_SECRET]})
     return Relay(moto_world, sandboxes, tmp_path)
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """The first truthy value of condition(), polled until timeout (then AssertionError)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
 
 
 def accepted(relay: Relay, vendor: str, **match: Any) -> list[dict[str, Any]]:
@@ -773,6 +783,9 @@ def test_a_timeout_is_in_doubt_where_the_vendor_does_not_dedupe(
     relay.drain(kind)
 
     dead = relay.dead_letters(kind)
+    # The hung request ends (logged with no status) before the next test resets the sandbox.
+    hung = wait_for(lambda: [r for r in relay.sandboxes[kind].requests() if r["status"] is None])
+    assert len(hung) == 1
     if parked:
         assert [(j, a["failure_reason"]) for j, a in dead] == [(slow, "in_doubt")]
         assert relay.ledger.status(destination, cid(slow)) == "in_doubt"
@@ -943,12 +956,8 @@ def test_concurrent_invocations_send_a_conversion_once(relay: Relay) -> None:
     answers: dict[str, dict] = {}
     racer = threading.Thread(target=lambda: answers.setdefault("first", relay.invoke("pagent", first)))
     racer.start()
-    while not relay.sandboxes["pagent"].requests() and racer.is_alive():
-        # The first invocation has claimed and is inside the vendor call once the sandbox logs it,
-        # which happens after its latency; wait for the claim in the ledger instead.
-        if relay.ledger.status("pagent", cid(shared)) == "in_progress":
-            break
-        time.sleep(0.01)
+    # The first invocation holds the claim while it waits for the slow vendor.
+    wait_for(lambda: relay.ledger.status("pagent", cid(shared)) == "in_progress")
     answers["second"] = relay.invoke("pagent", second, deliverer=other)
     racer.join(10)
     relay.sandboxes["pagent"].set_faults(FaultPlan())

@@ -71,12 +71,13 @@ JOB_ATTRIBUTES = ("destination", "conversion_name", "conversion_id", "event_time
 LEASE_MARGIN_SECONDS = 30  # a claim outlives its invocation by this much (clock skew)
 RESERVE_SECONDS = 5  # kept at the end of an invocation to settle the batch
 NO_CONTEXT_SECONDS = 60  # invocation length assumed without a Lambda context (scripts, tests)
-LEDGER_CONCURRENCY = 10  # claims in flight at once: botocore's default connection pool size
+# Ledger claims (and Stripe reads) in flight at once: the size of botocore's and urllib3's pools.
+IO_CONCURRENCY = 10
 AWS_CLIENT_CONFIG = Config(
     connect_timeout=3,
     read_timeout=5,
     retries={"mode": "standard", "max_attempts": 3},
-    max_pool_connections=LEDGER_CONCURRENCY,
+    max_pool_connections=IO_CONCURRENCY,
 )
 
 
@@ -114,7 +115,7 @@ class Work:
     status: int | None = None
     message: str | None = None  # the vendor's reason (bounded, no PII)
     retry_after: float | None = None
-    duplicate: bool = False
+    duplicate: bool = False  # accepted, and the vendor says it already had the event id
 
     @property
     def destination(self) -> str:
@@ -134,12 +135,19 @@ class Work:
         self.verdict, self.reason = Verdict.SKIPPED, reason
 
     def retry(
-        self, reason: str, *, status: int | None = None, message: str | None = None, after=None
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        message: str | None = None,
+        after: float | None = None,
     ) -> None:
         self.verdict, self.reason, self.status, self.message = Verdict.RETRY, reason, status, message
         self.retry_after = after
 
-    def park(self, failure: FailureReason, reason: str, *, status: int | None = None, message=None) -> None:
+    def park(
+        self, failure: FailureReason, reason: str, *, status: int | None = None, message: str | None = None
+    ) -> None:
         self.verdict, self.failure, self.reason = Verdict.PARKED, failure, reason
         self.status, self.message = status, message
 
@@ -189,7 +197,7 @@ class Deliverer:
         self._latencies: defaultdict[str, list[float]] = defaultdict(list)
         transport = Transport(http or new_session(), observe=self._observe_latency)
         read = secret or (lambda name: secrets.get_secret_value(name, max_age=settings.secrets_max_age))
-        self._pool = ThreadPoolExecutor(max_workers=LEDGER_CONCURRENCY, thread_name_prefix="ledger")
+        self._pool = ThreadPoolExecutor(max_workers=IO_CONCURRENCY, thread_name_prefix="delivery-io")
         self._destinations = {name: d for name, d in config.destinations.items() if d.kind == kind}
         self._clients = {name: client_for(name, d, transport, read) for name, d in self._destinations.items()}
 
@@ -286,25 +294,27 @@ class Deliverer:
     # ---- 4: build and send
 
     def _prepare(self, works: Sequence[Work], deadline: Deadline) -> None:
-        for work in works:
-            if not work.open or work.primary is not None:
-                continue
-            assert work.client is not None and work.job is not None
-            if not deadline.allows(work.client.destination.timeout_seconds + CONNECT_TIMEOUT_SECONDS):
-                work.retry("out_of_time")
-                continue
-            try:
-                work.events = work.client.prepare(work.job.conversion)
-            except MissingRequirementError as exc:
-                work.skip(exc.reason)
-            except DeliveryError as exc:
-                # Only reads (Stripe line items) happen here: nothing reached the vendor.
-                self._decide(work, exc if not isinstance(exc, UnansweredDeliveryError) else _transient(exc))
-            except ConfigError as exc:
-                work.retry("credential_unavailable", message=str(exc))
-            except Exception:
-                logger.exception("payload could not be built", extra=self._ids(work))
-                work.retry("internal_error")
+        # Side by side too: QuickLizard may read each job's line items from the Stripe API.
+        ready = [w for w in works if w.open and w.primary is None]
+        list(self._pool.map(lambda work: self._prepare_one(work, deadline), ready))
+
+    def _prepare_one(self, work: Work, deadline: Deadline) -> None:
+        assert work.client is not None and work.job is not None
+        if not deadline.allows(work.client.destination.timeout_seconds + CONNECT_TIMEOUT_SECONDS):
+            work.retry("out_of_time")
+            return
+        try:
+            work.events = work.client.prepare(work.job.conversion)
+        except MissingRequirementError as exc:
+            work.skip(exc.reason)
+        except DeliveryError as exc:
+            # Only reads (Stripe line items) happen here: nothing reached the vendor.
+            self._decide(work, exc if not isinstance(exc, UnansweredDeliveryError) else _transient(exc))
+        except ConfigError as exc:
+            work.retry("credential_unavailable", message=str(exc))
+        except Exception:
+            logger.exception("payload could not be built", extra=self._ids(work))
+            work.retry("internal_error")
 
     def _send(self, works: Sequence[Work], deadline: Deadline) -> None:
         groups: dict[str, list[Work]] = defaultdict(list)
@@ -521,6 +531,7 @@ class Deliverer:
         summary: Counter[str] = Counter()
         for work in works:
             summary[str(work.verdict)] += 1
+            summary["vendor_duplicates"] += work.duplicate
             if work.verdict is not Verdict.DELIVERED:
                 level = logger.warning if work.verdict is Verdict.PARKED else logger.info
                 level(
