@@ -211,11 +211,19 @@ class Relay:
             messages += page
         return messages
 
-    def invoke(self, kind: str, messages: list[dict[str, Any]], deliverer: Deliverer | None = None) -> dict:
+    def invoke(
+        self,
+        kind: str,
+        messages: list[dict[str, Any]],
+        deliverer: Deliverer | None = None,
+        seconds: float = 60,
+    ) -> dict:
         """One invocation, then what Lambda does with the answer: delete all but the failures."""
         arn = self.world.resources[f"{LOGICAL_PREFIX[kind]}Queue"]["Arn"]
         event = {"Records": [lambda_record(message, arn, REGION) for message in messages]}
-        context = LambdaContext(function_name=f"{LOGICAL_PREFIX[kind]}DeliverFunction", timeout_seconds=60)
+        context = LambdaContext(
+            function_name=f"{LOGICAL_PREFIX[kind]}DeliverFunction", timeout_seconds=seconds
+        )
         answer = (deliverer or self.deliverer(kind)).handle(event, context)
         failed = failed_items(answer, {m["MessageId"] for m in messages})
         assert failed is not None, f"invalid batch answer {answer}"
@@ -968,6 +976,21 @@ def test_concurrent_invocations_send_a_conversion_once(relay: Relay) -> None:
     relay.drain("pagent")
     assert len(accepted(relay, "pagent")) == 1
     assert relay.in_queue("pagent") == 0 and relay.dead_letters("pagent") == []
+
+
+def test_no_vendor_call_starts_without_time_for_its_answer(relay: Relay) -> None:
+    """Given an invocation with less time left than a vendor call may take (10 s timeout), when
+    it runs, then nothing is sent, the claims are given back and every record is retried."""
+    jobs = [job("scanova") for _ in range(3)]
+    relay.enqueue(*jobs)
+
+    answer = relay.invoke("scanova", relay.receive("scanova"), seconds=8)
+
+    assert len(answer["batchItemFailures"]) == 3
+    assert relay.sandboxes["scanova"].requests() == []
+    assert all(relay.ledger.status("scanova", cid(j)) is None for j in jobs)
+    relay.drain("scanova")
+    assert len(accepted(relay, "scanova")) == 3
 
 
 def test_a_record_that_is_not_a_delivery_job_is_parked_as_malformed(relay: Relay) -> None:

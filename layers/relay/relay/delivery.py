@@ -301,7 +301,7 @@ class Deliverer:
     def _prepare_one(self, work: Work, deadline: Deadline) -> None:
         assert work.client is not None and work.job is not None
         if not deadline.allows(work.client.destination.timeout_seconds + CONNECT_TIMEOUT_SECONDS):
-            work.retry("out_of_time")
+            work.retry("out_of_time", after=0.0)  # not tried: no backoff
             return
         try:
             work.events = work.client.prepare(work.job.conversion)
@@ -332,7 +332,7 @@ class Deliverer:
             for work, outcome in zip(group, outcomes, strict=True):
                 if outcome is None:
                     work.sending = False
-                    work.retry("out_of_time")
+                    work.retry("out_of_time", after=0.0)  # not tried: no backoff
                 else:
                     self._decide(work, outcome)
 
