@@ -91,18 +91,19 @@ def test_a_released_claim_is_claimed_again_as_new(ledger: Ledger) -> None:
 
 
 def test_delivered_is_final(ledger: Ledger, moto_world) -> None:
-    """Given delivered records (written 25 per batch), when claimed again, then the answer is
-    DELIVERED and nothing changes."""
-    conversions = [new_id() for _ in range(30)]
-    claims = [ledger.claim("scalev_meta", c, lease_seconds=LEASE) for c in conversions]
+    """Given a delivered record (after a released attempt), when claimed again, then the answer
+    is DELIVERED; the record keeps its attempts and drops the lease and the old reason."""
+    conversion = new_id()
+    ledger.release(ledger.claim("scalev_meta", conversion, lease_seconds=LEASE), reason="rate_limited")
+    claim = ledger.claim("scalev_meta", conversion, lease_seconds=LEASE)
 
-    ledger.mark_delivered([(claim, 204) for claim in claims])
+    ledger.mark_delivered(claim, vendor_status=204)
 
-    assert {ledger.status("scalev_meta", c) for c in conversions} == {"delivered"}
-    stored = item(moto_world, "scalev_meta", conversions[0])
-    assert (stored["vendor_status"]["N"], stored["attempts"]["N"]) == ("204", "1")
-    assert "lease_until" not in stored and "owner" not in stored
-    assert ledger.claim("scalev_meta", conversions[0], lease_seconds=LEASE).state is ClaimState.DELIVERED
+    assert ledger.status("scalev_meta", conversion) == "delivered"
+    stored = item(moto_world, "scalev_meta", conversion)
+    assert (stored["vendor_status"]["N"], stored["attempts"]["N"]) == ("204", "2")
+    assert not {"lease_until", "owner", "reason"} & set(stored)
+    assert ledger.claim("scalev_meta", conversion, lease_seconds=LEASE).state is ClaimState.DELIVERED
 
 
 def test_rejected_can_be_claimed_again_and_in_doubt_cannot(ledger: Ledger) -> None:

@@ -384,27 +384,25 @@ class Deliverer:
         self._back_off([w for w in works if w.verdict is Verdict.RETRY])
 
     def _record_in_ledger(self, works: Sequence[Work]) -> None:
-        delivered = [(w.claim, w.status) for w in works if w.verdict is Verdict.DELIVERED and w.claim]
+        held = [w for w in works if w.claim is not None and w.claim.held]
+        list(self._pool.map(self._record_one, held))
+
+    def _record_one(self, work: Work) -> None:
+        claim = work.claim
+        assert claim is not None
         try:
-            if delivered:
-                self._ledger.mark_delivered(delivered)
+            if work.verdict is Verdict.DELIVERED:
+                self._ledger.mark_delivered(claim, vendor_status=work.status)
+            elif work.failure is FailureReason.REJECTED:
+                self._ledger.mark_rejected(claim, vendor_status=work.status, reason=work.message)
+            elif work.failure is FailureReason.IN_DOUBT:
+                self._ledger.mark_in_doubt(claim, reason=work.message)
+            else:  # retried, skipped or out of retries: nothing was delivered
+                self._ledger.release(claim, reason=work.reason, vendor_status=work.status)
         except LedgerError:
-            # The vendor has them and the records are done; a later copy of one of these jobs
-            # finds an expired claim and is handled as in doubt.
-            logger.exception("delivered jobs not recorded in the ledger", extra={"jobs": len(delivered)})
-        for work in works:
-            claim = work.claim
-            if claim is None or not claim.held or work.verdict is Verdict.DELIVERED:
-                continue
-            try:
-                if work.failure is FailureReason.REJECTED:
-                    self._ledger.mark_rejected(claim, vendor_status=work.status, reason=work.message)
-                elif work.failure is FailureReason.IN_DOUBT:
-                    self._ledger.mark_in_doubt(claim, reason=work.message)
-                else:  # retried, skipped or out of retries: nothing was delivered
-                    self._ledger.release(claim, reason=work.reason, vendor_status=work.status)
-            except LedgerError:
-                logger.exception("ledger not updated", extra=self._ids(work))
+            # The record is settled all the same. A delivered job left in_progress is handled
+            # as in doubt if a copy of it ever comes back; a claim not released runs out.
+            logger.exception("ledger not updated", extra={**self._ids(work), "verdict": work.verdict})
 
     def _release(self, works: Iterable[Work]) -> None:
         for work in works:

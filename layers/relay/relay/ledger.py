@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,8 +38,6 @@ from relay.exceptions import LedgerError
 KEY_PREFIX = "ledger#"
 RETENTION_SECONDS = 15 * 24 * 3600  # longer than the DLQ's 14-day retention
 MAX_REASON_CHARS = 200
-_BATCH_WRITE_LIMIT = 25
-_BATCH_WRITE_ATTEMPTS = 4
 
 
 class Status(StrEnum):
@@ -152,31 +150,9 @@ class Ledger:
         state = ClaimState.TAKEN_OVER if crashed else ClaimState.CLAIMED
         return Claim(state, destination, str(conversion_id), token, attempts)
 
-    def mark_delivered(self, delivered: Sequence[tuple[Claim, int | None]]) -> None:
-        """Record (claim, vendor HTTP status) pairs as delivered, 25 per BatchWriteItem.
-
-        Unconditional puts: a delivered conversion is delivered, whoever held the claim.
-        """
-        now_iso, expiration = self._now_iso(), str(self._expiration())
-        requests = [
-            {
-                "PutRequest": {
-                    "Item": _without_none(
-                        {
-                            "id": {"S": ledger_key(claim.destination, claim.conversion_id)},
-                            "status": {"S": Status.DELIVERED},
-                            "attempts": {"N": str(claim.attempts)},
-                            "updated_at": {"S": now_iso},
-                            "vendor_status": {"N": str(status)} if status is not None else None,
-                            "expiration": {"N": expiration},
-                        }
-                    )
-                }
-            }
-            for claim, status in delivered
-        ]
-        for start in range(0, len(requests), _BATCH_WRITE_LIMIT):
-            self._batch_write(requests[start : start + _BATCH_WRITE_LIMIT])
+    def mark_delivered(self, claim: Claim, *, vendor_status: int | None) -> None:
+        """Unconditional: a delivered conversion is delivered, whoever holds the claim now."""
+        self._finish(claim, Status.DELIVERED, vendor_status, None, holder_only=False)
 
     def mark_rejected(self, claim: Claim, *, vendor_status: int | None, reason: str | None) -> None:
         self._finish(claim, Status.REJECTED, vendor_status, reason)
@@ -194,7 +170,7 @@ class Ledger:
             if value is not None:
                 update += f", {attribute} = :{attribute}"
                 values[f":{attribute}"] = {"S": value} if isinstance(value, str) else {"N": str(value)}
-        self._conditional_update(claim, update, names, values)
+        self._update(claim, update, names, values, holder_only=True)
 
     # ---- internals
 
@@ -213,32 +189,40 @@ class Ledger:
             ClaimState.BUSY, destination, conversion_id, attempts=attempts, busy_for=max(0.0, lease_left)
         )
 
-    def _finish(self, claim: Claim, status: Status, vendor_status: int | None, reason: str | None) -> None:
+    def _finish(
+        self,
+        claim: Claim,
+        status: Status,
+        vendor_status: int | None,
+        reason: str | None,
+        *,
+        holder_only: bool = True,
+    ) -> None:
         names = {"#status": "status", "#owner": "owner"}
-        values: dict[str, Any] = {
-            ":status": {"S": status},
-            ":token": {"S": claim.token or ""},
-            ":now": {"S": self._now_iso()},
-        }
+        values: dict[str, Any] = {":status": {"S": status}, ":now": {"S": self._now_iso()}}
         update = "SET #status = :status, updated_at = :now"
         for attribute, value in (("reason", _short(reason)), ("vendor_status", vendor_status)):
             if value is not None:
                 update += f", {attribute} = :{attribute}"
                 values[f":{attribute}"] = {"S": value} if isinstance(value, str) else {"N": str(value)}
-        self._conditional_update(claim, update + " REMOVE lease_until, #owner", names, values)
+        update += " REMOVE lease_until, #owner" + ("" if reason else ", reason")
+        if holder_only:
+            values[":token"] = {"S": claim.token or ""}
+        self._update(claim, update, names, values, holder_only=holder_only)
 
-    def _conditional_update(
-        self, claim: Claim, update: str, names: dict[str, str], values: dict[str, Any]
+    def _update(
+        self, claim: Claim, update: str, names: dict[str, str], values: dict[str, Any], *, holder_only: bool
     ) -> None:
-        """Only the holder of a claim may finish or release it."""
+        """Only the holder of a claim may release it or record a failure."""
+        condition = {"ConditionExpression": "#owner = :token"} if holder_only else {}
         try:
             self._ddb.update_item(
                 TableName=self._table,
                 Key={"id": {"S": ledger_key(claim.destination, claim.conversion_id)}},
                 UpdateExpression=update,
-                ConditionExpression="#owner = :token",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                **condition,
             )
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
@@ -246,19 +230,6 @@ class Ledger:
             raise LedgerError(f"ledger write failed ({_code(exc)})") from exc
         except BotoCoreError as exc:
             raise LedgerError(f"ledger write failed ({type(exc).__name__})") from exc
-
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        pending = requests
-        for attempt in range(_BATCH_WRITE_ATTEMPTS):
-            try:
-                answer = self._ddb.batch_write_item(RequestItems={self._table: pending})
-            except (BotoCoreError, ClientError) as exc:
-                raise LedgerError(f"ledger write failed ({type(exc).__name__})") from exc
-            pending = answer.get("UnprocessedItems", {}).get(self._table, [])
-            if not pending:
-                return
-            time.sleep(0.05 * 2**attempt)  # DynamoDB asks for a backoff on unprocessed items
-        raise LedgerError(f"{len(pending)} ledger writes left unprocessed")
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         try:
@@ -283,7 +254,3 @@ def _code(exc: ClientError) -> str:
 def _plain(value: dict[str, Any]) -> Any:
     ((kind, raw),) = value.items()
     return int(raw) if kind == "N" else raw
-
-
-def _without_none(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in item.items() if value is not None}
