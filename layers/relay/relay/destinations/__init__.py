@@ -2,7 +2,7 @@
 
 `skip_reason` is asked at ingest, so a destination that cannot take a conversion
 (e.g. Scanova without a scan_session_id) gets no job and the skip is counted.
-The vendor clients and payload builders live in the modules of this package.
+The vendor clients and payload builders live in relay.vendors (one module per vendor kind).
 """
 
 from __future__ import annotations
