@@ -16,6 +16,7 @@ import base64
 import json
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -234,6 +235,10 @@ class HttpApi:
             self._on_answer(route, invocation, answer)
         return answer
 
+    def report_failure(self, request: HttpRequest) -> None:
+        if self._log is not None:
+            self._log(f"local stack error on {request.method} {request.target}:\n{traceback.format_exc()}")
+
 
 def _access_line(route: Route, invocation: Invocation, answer: HttpAnswer, started: float) -> str:
     took = (time.monotonic() - started) * 1000
@@ -273,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             answer = self.server.api.handle(request, self.headers.get("Host", ""))
         except Exception:  # the stack's own failure; still answer as API Gateway would
-            self.log_error("local stack error on %s %s", self.command, self.path)
+            self.server.api.report_failure(request)
             answer = api_answer(*INTERNAL_ERROR)
         self._send(answer)
 

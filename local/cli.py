@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
 
 DEFAULT_PORT = 3000
 HTTP_TIMEOUT = (3.05, 30)  # connect, read: an ingest function may cold start
@@ -194,7 +195,13 @@ def _send(args: argparse.Namespace) -> int:
     base_url = f"http://{args.host}:{args.port}"
     try:
         answer = send_event(Path(args.event), base_url=base_url, path=args.path)
-    except (StackNotRunning, ValueError, OSError) as exc:
+    except (
+        StackNotRunning,
+        ValueError,
+        OSError,
+        BotoCoreError,
+        ClientError,
+    ) as exc:  # OSError: requests' too
         print(f"relay-local send: {exc}", file=sys.stderr)
         return 1
     print(f"{answer.request.method} {answer.url} → {answer.status_code} {answer.reason}")

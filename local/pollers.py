@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -114,7 +115,6 @@ class QueuePoller:
         self._log = log or (lambda _line: None)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"poller-{mapping.function}", daemon=True)
-        self.batches = 0
 
     def start(self) -> QueuePoller:
         self._thread.start()
@@ -135,10 +135,15 @@ class QueuePoller:
                 if batch and not self._stopping.is_set():
                     self._deliver(batch)
             except (BotoCoreError, ClientError) as exc:
-                # The embedded AWS is going away, or a transient error: like Lambda, keep polling.
-                if not self._stopping.is_set():
-                    self._log(f"{self.mapping.function}: polling failed ({type(exc).__name__}); retrying")
-                    self._stopping.wait(1.0)
+                # A transient error (or the embedded AWS going away): like Lambda, keep polling.
+                self._pause(f"{type(exc).__name__}: {exc}")
+            except Exception:  # a bug of the poller itself must not end it silently
+                self._pause(traceback.format_exc())
+
+    def _pause(self, why: str) -> None:
+        if not self._stopping.is_set():
+            self._log(f"SQS → {self.mapping.function}: polling failed, again in 1 s: {why}")
+            self._stopping.wait(1.0)
 
     def _receive(self, count: int, wait: int) -> list[dict[str, Any]]:
         answer = self._sqs.receive_message(
@@ -171,7 +176,6 @@ class QueuePoller:
         mapping = self.mapping
         event = {"Records": [lambda_record(m, mapping.queue_arn, mapping.region) for m in batch]}
         invocation = self._runtime.invoke(event)
-        self.batches += 1
         ids = {m["MessageId"] for m in batch}
         if not invocation.ok:
             failed: set[str] | None = None

@@ -243,7 +243,6 @@ class FunctionRuntime:
         self._idle: list[_Environment] = []
         self._all: set[_Environment] = set()
         self._closed = False
-        self.invocations = 0
         self.cold_starts = 0
 
     def invoke(self, event: Any) -> Invocation:
@@ -262,7 +261,11 @@ class FunctionRuntime:
                 except InitError as exc:
                     self._discard(environment)
                     return Invocation(
-                        request_id, False, error=exc.error, cold_start=True, duration_ms=_elapsed_ms(started)
+                        request_id,
+                        False,
+                        error=_lambda_error(exc.error),
+                        cold_start=True,
+                        duration_ms=_elapsed_ms(started),
                     )
             request = {"event": event, "context": {**self._context, "aws_request_id": request_id}}
             reply = environment.invoke(request, self.timeout_seconds)
@@ -271,8 +274,6 @@ class FunctionRuntime:
                     self._idle.append(environment)
             else:
                 self._discard(environment)
-        with self._lock:
-            self.invocations += 1
         if reply.get("type") == "result":
             return Invocation(
                 request_id,
@@ -281,10 +282,9 @@ class FunctionRuntime:
                 cold_start=cold,
                 duration_ms=_elapsed_ms(started),
             )
-        error = {
-            k: reply.get(k) for k in ("errorType", "errorMessage", "stackTrace") if reply.get(k) is not None
-        }
-        return Invocation(request_id, False, error=error, cold_start=cold, duration_ms=_elapsed_ms(started))
+        return Invocation(
+            request_id, False, error=_lambda_error(reply), cold_start=cold, duration_ms=_elapsed_ms(started)
+        )
 
     def _acquire(self) -> tuple[_Environment | None, bool]:
         with self._lock:
@@ -322,6 +322,11 @@ class FunctionRuntime:
             self._idle.clear()
         for environment in environments:
             environment.close()
+
+
+def _lambda_error(reply: dict[str, Any]) -> dict[str, Any]:
+    """A worker's error reply as Lambda reports a function error."""
+    return {k: reply[k] for k in ("errorType", "errorMessage", "stackTrace") if reply.get(k) is not None}
 
 
 def _elapsed_ms(started: float) -> float:

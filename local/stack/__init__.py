@@ -237,10 +237,9 @@ class LocalStack:
             poller.stop()
         for poller in self.pollers:
             poller.join(_POLLER_GRACE_SECONDS)  # let a running batch finish
-        with ThreadPoolExecutor() as pool:  # each worker takes a moment to exit: in parallel
-            list(
-                pool.map(FunctionRuntime.close, self.runtimes.values())
-            )  # ends a batch that would not finish
+        # Ends a batch that would not finish; each worker takes a moment to exit: in parallel.
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(FunctionRuntime.close, self.runtimes.values()))
         for poller in self.pollers:
             poller.join()
         self.pollers = []
