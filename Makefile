@@ -57,14 +57,16 @@ build: $(STAMP)
 	@test -n "$(PY313_DIR)" || { echo "python3.13 not found (install it with pyenv: pyenv install 3.13)"; exit 1; }
 	PATH="$(PY313_DIR):$$PATH" $(BIN)/sam build --region us-east-1
 
+# MOTO_PORT, RETRY_DELAY_SCALE, BATCHING_WINDOW and the *_WEBHOOK_SECRET overrides reach
+# relay-local from the environment or the make command line (docs/local-stack.md).
 run: $(STAMP)
-	PORT=$(PORT) RELAY_CONFIG=$(RELAY_CONFIG) $(BIN)/relay-local run
+	@PORT=$(PORT) RELAY_CONFIG=$(RELAY_CONFIG) $(BIN)/relay-local run
 
 send: $(STAMP)
-	$(BIN)/relay-local send $(EVENT) --port $(PORT)
+	@$(BIN)/relay-local send $(EVENT) --port $(PORT)
 
 status: $(STAMP)
-	$(BIN)/relay-local status --port $(PORT)
+	@$(BIN)/relay-local status --port $(PORT)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
