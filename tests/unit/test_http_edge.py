@@ -9,6 +9,7 @@ from relay.exceptions import (
     ClaimInProgressError,
     ConfigError,
     EnqueueError,
+    EnrichmentError,
     MappingError,
     MethodNotAllowedError,
     MissingSignatureError,
@@ -117,13 +118,24 @@ def test_queueing_failures_answer_503_so_the_provider_retries():
     assert "SQS down" not in answer["body"]  # internals stay in the log
 
 
-@pytest.mark.parametrize(
-    "error", [RuntimeError("boom: secret=abc"), ConfigError("no secret"), MappingError("x"), KeyError("k")]
-)
+@pytest.mark.parametrize("error", [RuntimeError("boom: secret=abc"), ConfigError("no secret"), KeyError("k")])
 def test_anything_else_answers_500_without_details(error):
     answer = error_response(error)
     assert answer["statusCode"] == 500
     assert json.loads(answer["body"]) == {"error": "internal", "reason": "internal error; retry"}
+
+
+def test_an_unmappable_event_answers_5xx_so_the_provider_keeps_it_while_the_config_is_fixed():
+    answer = error_response(MappingError("rule for invoice.paid found no order key at 'x'"))
+    assert answer["statusCode"] == 500
+    assert json.loads(answer["body"])["error"] == "unmappable"
+    assert "order key" not in answer["body"]  # details stay in the log
+
+
+def test_a_provider_api_outage_answers_503():
+    answer = error_response(EnrichmentError("HubSpot CRM answered 502"))
+    assert answer["statusCode"] == 503
+    assert "502" not in answer["body"]
 
 
 def test_respond_is_compact_json():

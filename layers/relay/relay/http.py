@@ -16,6 +16,8 @@ from aws_lambda_powertools import Logger
 from relay.exceptions import (
     ClaimInProgressError,
     EnqueueError,
+    EnrichmentError,
+    MappingError,
     MethodNotAllowedError,
     PayloadError,
     PayloadTooLargeError,
@@ -81,5 +83,15 @@ def error_response(exc: Exception) -> dict[str, Any]:
     if isinstance(exc, EnqueueError):
         logger.error("jobs not queued; the provider will retry", extra={"reason": str(exc)})
         return respond(503, {"error": "unavailable", "reason": "could not queue the conversions; retry"})
+    if isinstance(exc, EnrichmentError):
+        logger.error("provider API unavailable; the provider will retry", extra={"reason": str(exc)})
+        return respond(503, {"error": "unavailable", "reason": "provider API unavailable; retry"})
+    if isinstance(exc, MappingError):
+        # A rule that does not fit the data: answer 5xx so the provider keeps the event and
+        # retries (Stripe for 3 days) while the config is fixed; nothing is lost.
+        logger.error("event cannot be mapped; fix the relay config", extra={"reason": str(exc)})
+        return respond(
+            500, {"error": "unmappable", "reason": "the relay config cannot map this event; retry"}
+        )
     logger.exception("ingest failed; the provider will retry")
     return respond(500, {"error": "internal", "reason": "internal error; retry"})

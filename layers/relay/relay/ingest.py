@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from relay import secrets
 from relay.config import RelayConfig, Source, load_config
 from relay.destinations import skip_reason
-from relay.exceptions import ClaimInProgressError
+from relay.exceptions import ClaimInProgressError, RequestError
 from relay.http import error_response, respond, webhook_request
 from relay.mapping import ProviderEvent, handled_event_types, map_event
 from relay.models import DeliveryJob
@@ -73,7 +73,10 @@ class IngestPipeline:
                 return respond(404, {"error": "source_disabled", "reason": f"{self.spec.name} is disabled"})
             self.spec.verify(request, self._signing_secrets(), self.source)
             results = [self._one(provider_event) for provider_event in self.spec.parse(request)]
-        except Exception as exc:
+        except RequestError as exc:
+            self._count("WebhookRefused", {"error": exc.code})
+            return error_response(exc)
+        except Exception as exc:  # every other error becomes a 5xx answer, in one place
             return error_response(exc)
         if len(results) == 1:
             return respond(200, results[0])
@@ -112,7 +115,7 @@ class IngestPipeline:
         skipped: Counter[str] = Counter()
         destinations = self.config.enabled_destinations
         for item in mapped:
-            for name in item.destinations or self.source.destinations or list(destinations):
+            for name in self._destinations_of(item.destinations):
                 destination = destinations.get(name)
                 if destination is None:
                     continue  # disabled in the config
@@ -143,6 +146,14 @@ class IngestPipeline:
             },
         )
         return result
+
+    def _destinations_of(self, rule_destinations: list[str] | None) -> list[str]:
+        """The rule's own list, else the source's, else every destination ([] means none)."""
+        if rule_destinations is not None:
+            return rule_destinations
+        if self.source.destinations is not None:
+            return self.source.destinations
+        return list(self.config.enabled_destinations)
 
     def _count(self, name: str, dimensions: dict[str, str]) -> None:
         # One metric per dimension set: Metrics' shared dimensions would mix reasons.

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 
+import boto3
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from relay.exceptions import SecretNotFoundError
 
@@ -31,6 +33,10 @@ def split_values(raw: str) -> list[str]:
 
 def get_secret_values(name: str, *, max_age: int = 300) -> list[str]:
     """Every value of a secret (several during a rotation)."""
+    if "secrets" not in DEFAULT_PROVIDERS:
+        # Powertools' default provider opens a boto3 session of its own, which re-reads
+        # botocore's models (~40 ms of a first request); share the default session instead.
+        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
     try:
         raw = parameters.get_secret(name, max_age=max_age)
     except GetParameterError as exc:

@@ -4,7 +4,9 @@ Built-in rules (a config may add, replace or disable them):
 - checkout.session.completed, paid → purchase; no payment required (a trial) → signup;
   an unpaid session (delayed methods) waits for checkout.session.async_payment_succeeded.
 - payment_intent.succeeded → purchase, unless the intent pays an invoice (invoice.paid
-  reports those).
+  reports those; since API 2025-03-31 an intent no longer names its invoice, so Stripe's
+  default invoice descriptions are used to tell; with custom invoice descriptions, replace
+  this rule: `replace_builtin_events: [payment_intent.succeeded]`).
 - invoice.paid with an amount → purchase for a first invoice, the configured renewal name
   (default "renewal") for subscription_cycle/update/threshold invoices. $0 trial invoices
   are not purchases.
@@ -33,6 +35,13 @@ _RENEWAL = (
     " data.object.billing_reason || '')"
 )
 _PAID = "data.object.amount_paid > `0`"
+# invoice.paid reports invoice payments. Before API 2025-03-31 (basil) an intent names its
+# invoice; since then it does not, and Stripe's default descriptions of invoice intents
+# ("Subscription creation", "Subscription update", "Payment for Invoice") are the sign left.
+_NOT_AN_INVOICE_PAYMENT = (
+    "!(data.object.invoice) && !starts_with(data.object.description || '', 'Subscription ')"
+    " && !starts_with(data.object.description || '', 'Payment for Invoice')"
+)
 
 _ORDER_OF_CHECKOUT = (
     "data.object.payment_intent.id || data.object.payment_intent"
@@ -134,7 +143,7 @@ def builtin_rules(source: Source) -> tuple[Rule, ...]:
         Rule(
             event="payment_intent.succeeded",
             name="purchase",
-            when="!(data.object.invoice)",
+            when=_NOT_AN_INVOICE_PAYMENT,
             order_key="data.object.id",
             occurred_at="created",
             value=ValueSpec(
