@@ -21,6 +21,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -505,6 +506,8 @@ class _Pacer:
         self.rate = rate
         self._clock = clock
         self._sleep = sleep
+        # One GetItem per job: a page's ten run in parallel (boto3 clients are thread-safe).
+        self._lookups = ThreadPoolExecutor(max_workers=SQS_BATCH_LIMIT, thread_name_prefix="ledger")
         self._next = 0.0
 
     @property
@@ -573,6 +576,8 @@ class Replayer:
         self._native_supported = native_supported
         self._clock = clock
         self._sleep = sleep
+        # One GetItem per job: a page's ten run in parallel (boto3 clients are thread-safe).
+        self._lookups = ThreadPoolExecutor(max_workers=SQS_BATCH_LIMIT, thread_name_prefix="ledger")
 
     # -- which queues
 
@@ -620,9 +625,9 @@ class Replayer:
             totals[selection.pair.vendor] = self.approximate_count(selection.pair)
             with self._scan(selection.pair, hold_seconds=_hold_seconds(max_jobs)) as scan:
                 for page in scan.pages(max_jobs - len(jobs)):
-                    for parked in page:
-                        if selection.includes(parked):
-                            jobs.append(JobRef.of(parked, self._status(parked)))
+                    shown = [parked for parked in page if selection.includes(parked)]
+                    statuses = self._statuses(shown)
+                    jobs += [JobRef.of(parked, statuses[parked.message_id]) for parked in shown]
             if len(jobs) >= max_jobs:
                 truncated = True
                 break
@@ -640,6 +645,10 @@ class Replayer:
         raise ParkedJobNotFoundError(
             f"no parked job {ident} in the first {max_jobs} messages of each DLQ read"
         )
+
+    def _statuses(self, jobs: Sequence[ParkedJob]) -> dict[str, str | None]:
+        """The ledger status of each job by message id; a page's reads run side by side."""
+        return dict(zip((j.message_id for j in jobs), self._lookups.map(self._status, jobs), strict=True))
 
     def _status(self, parked: ParkedJob) -> str | None:
         # A ledger that cannot be read raises LedgerError: the run stops, its held messages reappear.
@@ -680,14 +689,16 @@ class Replayer:
             for page in scan.pages(request.max_jobs):
                 summary.scanned += len(page)
                 drop: list[ParkedJob] = []
+                matching = [parked for parked in page if self._matches(parked, selection, request)]
+                statuses = self._statuses([parked for parked in matching if parked.job is not None])
                 for parked in page:
-                    if not self._matches(parked, selection, request):
+                    if parked not in matching:
                         run.note(Outcome.NOT_MATCHING, parked)
                         continue
                     if parked.job is None:
                         run.note(Outcome.LEFT, parked, "malformed_job")
                         continue
-                    status = self._status(parked)
+                    status = statuses[parked.message_id]
                     if status == "delivered":
                         drop.append(parked)
                         run.note(Outcome.ALREADY_DELIVERED, parked)
