@@ -6,11 +6,13 @@ import inspect
 import json
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from pydantic import ValidationError
 from relay import cli
 from relay.config import load_config
-from relay.exceptions import UnknownDestinationError
+from relay.exceptions import ReplayError, UnknownDestinationError
 from relay.models import Conversion, DeliveryJob, SourceRef, conversion_id
 from relay.replay import (
     FAILURE_ATTRIBUTES,
@@ -22,6 +24,7 @@ from relay.replay import (
     _Pacer,
     parse_rate,
     parse_time,
+    stack_queues,
 )
 
 from local.world import build_world
@@ -280,3 +283,60 @@ def test_a_scan_holds_what_it_read_for_its_whole_run(max_jobs: int, rate: float 
     paced sends and leaves time to read and check every job (SQS caps it at 12 h)."""
     hold = _hold_seconds(max_jobs, rate)
     assert hold >= (max_jobs / rate if rate else 0) + max_jobs * 0.1
+
+
+# --------------------------------------------------------------------------- --stack
+
+
+def _stack_outputs(*, drop: str | None = None) -> dict:
+    outputs = [{"OutputKey": "RelayTableName", "OutputValue": "relay-table"}]
+    for prefix in ("Scanova", "Pagent", "Scalev", "QuickLizard"):
+        outputs += [
+            {"OutputKey": f"{prefix}QueueUrl", "OutputValue": f"https://sqs/{prefix}Queue"},
+            {"OutputKey": f"{prefix}DeadLetterQueueUrl", "OutputValue": f"https://sqs/{prefix}DLQ"},
+        ]
+    outputs = [o for o in outputs if o["OutputKey"] != drop]
+    return {
+        "Stacks": [
+            {
+                "StackName": "conversion-relay",
+                "CreationTime": NOW,
+                "StackStatus": "UPDATE_COMPLETE",
+                "Outputs": outputs,
+            }
+        ]
+    }
+
+
+def test_a_stack_is_found_by_its_outputs() -> None:
+    """Given a deployed stack's outputs, when read, then each vendor gets its queue and DLQ, and the table."""
+    cloudformation = boto3.client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        stub.add_response("describe_stacks", _stack_outputs(), {"StackName": "conversion-relay"})
+        queues, table = stack_queues(cloudformation, "conversion-relay")
+
+    assert table == "relay-table"
+    assert queues["quicklizard"] == QueuePair(
+        "quicklizard", "https://sqs/QuickLizardQueue", "https://sqs/QuickLizardDLQ"
+    )
+    assert set(queues) == {"scanova", "pagent", "scalev", "quicklizard"}
+
+
+def test_a_stack_without_the_outputs_is_refused_clearly() -> None:
+    """Given a stack that lacks an output (not a relay stack), when read, then the error names it."""
+    cloudformation = boto3.client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        stub.add_response("describe_stacks", _stack_outputs(drop="PagentDeadLetterQueueUrl"))
+        with pytest.raises(ReplayError, match="PagentDeadLetterQueueUrl"):
+            stack_queues(cloudformation, "other-stack")
+
+
+def test_a_missing_stack_is_refused_with_aws_reason() -> None:
+    """Given no such stack, when read, then ReplayError carries CloudFormation's code and message."""
+    cloudformation = boto3.client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        stub.add_client_error(
+            "describe_stacks", "ValidationError", "Stack with id nope does not exist", http_status_code=400
+        )
+        with pytest.raises(ReplayError, match="nope does not exist"):
+            stack_queues(cloudformation, "nope")
