@@ -168,7 +168,9 @@ def test_an_intent_that_pays_an_invoice_is_left_to_invoice_paid():
     assert convert(events.stripe_event("payment_intent.succeeded", intent, event_id="evt_p")) == []
 
 
-@pytest.mark.parametrize("description", ["Subscription creation", "Subscription update", "Payment for Invoice"])
+@pytest.mark.parametrize(
+    "description", ["Subscription creation", "Subscription update", "Payment for Invoice"]
+)
 def test_a_basil_intent_paying_a_subscription_invoice_adds_no_second_purchase(description):
     # Given the current API shape (the stripe-mock fixture has no `invoice` on payment intents)
     # and Stripe's default description of an invoice's intent
