@@ -506,8 +506,6 @@ class _Pacer:
         self.rate = rate
         self._clock = clock
         self._sleep = sleep
-        # One GetItem per job: a page's ten run in parallel (boto3 clients are thread-safe).
-        self._lookups = ThreadPoolExecutor(max_workers=SQS_BATCH_LIMIT, thread_name_prefix="ledger")
         self._next = 0.0
 
     @property
@@ -689,10 +687,10 @@ class Replayer:
             for page in scan.pages(request.max_jobs):
                 summary.scanned += len(page)
                 drop: list[ParkedJob] = []
-                matching = [parked for parked in page if self._matches(parked, selection, request)]
-                statuses = self._statuses([parked for parked in matching if parked.job is not None])
+                matching = {p.message_id for p in page if self._matches(p, selection, request)}
+                statuses = self._statuses([p for p in page if p.message_id in matching and p.job is not None])
                 for parked in page:
-                    if parked not in matching:
+                    if parked.message_id not in matching:
                         run.note(Outcome.NOT_MATCHING, parked)
                         continue
                     if parked.job is None:
