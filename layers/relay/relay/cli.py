@@ -292,12 +292,13 @@ def _replay(args: argparse.Namespace) -> int:
             f"  follow it: aws sqs list-message-move-tasks --source-arn {move.source_arn}"
         )
         return 0
-    total = min(request.max_jobs, replayer.approximate_count(replayer.select(request.destination).pair))
-    with _Progress(total, request.dry_run) as progress:
-        summary = replayer.replay(request, progress=None if args.json else progress)
     if args.json:
+        summary = replayer.replay(request)
         print(summary.model_dump_json(indent=2))
     else:
+        total = min(request.max_jobs, replayer.approximate_count(replayer.select(request.destination).pair))
+        with _Progress(total, request.dry_run) as progress:
+            summary = replayer.replay(request, progress=progress)
         _print_summary(summary)
     return 0 if summary.ok else EXIT_FAILED
 
