@@ -321,6 +321,10 @@ def run(quick: bool = False) -> dict[str, Any]:
             "scalev_calls_per_1000": "1000 (one conversion per request: user data is per request)",
             "*_exactly_once": "1 (every event accepted once, no duplicate)",
         },
+        "notes": [
+            "relay CPU: the handler's process time minus moto's own (botocore's client work is counted)",
+            "wall ms / invocation includes moto answering in-process: it is not AWS latency",
+        ],
     }
 
 
