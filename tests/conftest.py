@@ -24,8 +24,7 @@ import botocore.loaders
 import botocore.session
 import pytest
 from aws_lambda_powertools.logging.constants import LOGGER_ATTRIBUTE_PRECONFIGURED
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters import base as parameters_base
+from aws_lambda_powertools.utilities.parameters import constants as parameters_constants
 from moto import mock_aws
 
 from local.world import FunctionSpec, World, build_world, load_template
@@ -40,7 +39,7 @@ LOCAL_SECRETS: dict[str, str] = {
     "conversion-relay/pagent-api-key": "pk_local_pagent",
     "conversion-relay/scalev-storefront-key": "sfpk_local_scalev",
     "conversion-relay/quicklizard-client-key": "ql_local_client",
-    "conversion-relay/stripe-api-key": "sk_test_local_stripe",
+    "conversion-relay/stripe-api-key": "sk_test_local_conversion_relay",
 }
 
 
@@ -77,12 +76,13 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def clear_parameter_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clear_parameter_caches() -> Iterator[None]:
     """Powertools caches secret values and their providers (with a boto3 client) per process."""
-    parameters.clear_caches()
-    monkeypatch.setattr(parameters_base, "DEFAULT_PROVIDERS", {})
+    # Drop the providers too (in place: Powertools and relay.secrets hold the same dict), so
+    # none carries a cached value or a boto3 client from an earlier test's world.
+    parameters_constants.DEFAULT_PROVIDERS.clear()
     yield
-    parameters.clear_caches()
+    parameters_constants.DEFAULT_PROVIDERS.clear()
 
 
 @pytest.fixture

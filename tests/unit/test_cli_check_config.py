@@ -70,3 +70,20 @@ def test_the_installed_command_exits_1(tmp_path):
     )
     assert result.returncode == 1
     assert "destinations.scanova: a scanova destination needs site_id" in result.stderr
+
+
+def test_an_unknown_source_name_is_refused(tmp_path, capsys):
+    # Given a misspelt source, When checked, Then exit 1 naming the known sources.
+    path = tmp_path / "typo.yaml"
+    path.write_text("sources:\n  strpe: {}\n", encoding="utf-8")
+    assert main(["check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "sources.strpe" in err and "'stripe'" in err
+
+
+def test_a_bad_source_settings_block_fails_the_check_not_only_the_cold_start(tmp_path, capsys):
+    # Given a pipedrive settings block with an unknown key, When checked, Then exit 1 with its path.
+    path = tmp_path / "settings.yaml"
+    path.write_text("sources:\n  pipedrive:\n    settings:\n      bogus_key: 1\n", encoding="utf-8")
+    assert main(["check-config", str(path)]) == 1
+    assert "sources.pipedrive.settings.bogus_key" in capsys.readouterr().err

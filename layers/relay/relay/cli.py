@@ -37,6 +37,7 @@ from relay.replay import (
     local_queues,
     stack_queues,
 )
+from relay.sources import load_source
 
 # local.world.build_world's default stack name: the local stack's queues are named <it>-<LogicalId>.
 LOCAL_STACK_NAME = "conversion-relay-local"
@@ -55,6 +56,10 @@ def _check_config(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
             config = load_config(path)
+            for name, source in config.sources.items():
+                # Built-in rules read the source's `settings:` block: a bad one fails here,
+                # not at the function's cold start.
+                load_source(name).builtin_rules(source)
         except ConfigError as exc:
             failed += 1
             print(f"{path}: invalid", file=sys.stderr)

@@ -33,6 +33,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from relay.exceptions import ConfigError
 
 VendorKind = Literal["scanova", "pagent", "scalev", "quicklizard"]
+# One module each in relay.sources, one ingest function each in template.yaml.
+SourceName = Literal["stripe", "hubspot", "pipedrive", "paddle", "shopify", "events"]
 ScalevProvider = Literal["meta", "tiktok", "snackvideo"]
 InDoubtPolicy = Literal["resend", "park"]
 
@@ -257,7 +259,7 @@ class RelayConfig(_Strict):
     destinations: dict[str, Destination] = Field(
         default_factory=dict, description="destination name → destination"
     )
-    sources: dict[str, Source] = Field(
+    sources: dict[SourceName, Source] = Field(
         default_factory=dict, description="provider → source settings (absent: built-in defaults)"
     )
 

@@ -43,7 +43,7 @@ from relay.exceptions import (
 )
 from relay.ledger import Ledger
 from relay.models import DeliveryJob
-from relay.settings import VENDOR_KINDS, CommonSettings
+from relay.settings import VENDOR_KINDS, ReplaySettings
 
 logger = Logger(child=True)
 
@@ -851,23 +851,12 @@ class Replayer:
 # --------------------------------------------------------------------------- wiring
 
 
-class ReplaySettings(CommonSettings):
-    """ReplayFunction's environment (template.yaml)."""
-
-    scanova_queue_url: str = Field(alias="SCANOVA_QUEUE_URL")
-    pagent_queue_url: str = Field(alias="PAGENT_QUEUE_URL")
-    scalev_queue_url: str = Field(alias="SCALEV_QUEUE_URL")
-    quicklizard_queue_url: str = Field(alias="QUICKLIZARD_QUEUE_URL")
-    scanova_dlq_url: str = Field(alias="SCANOVA_DLQ_URL")
-    pagent_dlq_url: str = Field(alias="PAGENT_DLQ_URL")
-    scalev_dlq_url: str = Field(alias="SCALEV_DLQ_URL")
-    quicklizard_dlq_url: str = Field(alias="QUICKLIZARD_DLQ_URL")
-
-    def queue_pairs(self) -> dict[str, QueuePair]:
-        return {
-            kind: QueuePair(kind, getattr(self, f"{kind}_queue_url"), getattr(self, f"{kind}_dlq_url"))
-            for kind in VENDOR_KINDS
-        }
+def queue_pairs(settings: ReplaySettings) -> dict[str, QueuePair]:
+    """Each vendor's queue and dead-letter queue, from ReplayFunction's environment."""
+    return {
+        kind: QueuePair(kind, getattr(settings, f"{kind}_queue_url"), getattr(settings, f"{kind}_dlq_url"))
+        for kind in VENDOR_KINDS
+    }
 
 
 def stack_queues(cloudformation: Any, stack_name: str) -> tuple[dict[str, QueuePair], str]:
@@ -933,7 +922,7 @@ def build_function_replayer(environ: Mapping[str, str] | None = None) -> Replaye
     return build_replayer(
         sqs=boto3.client("sqs"),
         dynamodb=boto3.client("dynamodb"),
-        queues=settings.queue_pairs(),
+        queues=queue_pairs(settings),
         table_name=settings.table_name,
         config_path=settings.relay_config,
     )
@@ -951,7 +940,6 @@ __all__ = [
     "ParkedJob",
     "QueuePair",
     "ReplayRequest",
-    "ReplaySettings",
     "ReplaySummary",
     "Replayer",
     "build_function_replayer",

@@ -74,3 +74,16 @@ class DeliverSettings(CommonSettings):
     retry_delay_scale: float = Field(
         default=1.0, alias="RETRY_DELAY_SCALE", ge=0, description="local runs: 0.01 makes minutes seconds"
     )
+
+
+class ReplaySettings(CommonSettings):
+    """ReplayFunction's environment (template.yaml)."""
+
+    scanova_queue_url: str = Field(alias="SCANOVA_QUEUE_URL")
+    pagent_queue_url: str = Field(alias="PAGENT_QUEUE_URL")
+    scalev_queue_url: str = Field(alias="SCALEV_QUEUE_URL")
+    quicklizard_queue_url: str = Field(alias="QUICKLIZARD_QUEUE_URL")
+    scanova_dlq_url: str = Field(alias="SCANOVA_DLQ_URL")
+    pagent_dlq_url: str = Field(alias="PAGENT_DLQ_URL")
+    scalev_dlq_url: str = Field(alias="SCALEV_DLQ_URL")
+    quicklizard_dlq_url: str = Field(alias="QUICKLIZARD_DLQ_URL")
