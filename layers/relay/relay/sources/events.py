@@ -29,11 +29,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from relay import money, signatures
-from relay.config import ItemsSpec, JMESPath, Rule, Source, ValueSpec
+from relay.config import IdentityKey, ItemsSpec, JMESPath, Rule, Source, ValueSpec
 from relay.exceptions import PayloadError
 from relay.mapping import DefaultPaths, ProviderEvent, parse_time, search
 from relay.sources import SourceSpec, WebhookRequest
@@ -307,21 +307,7 @@ def builtin_rules(source: Source) -> tuple[Rule, ...]:
 
 
 DEFAULTS = DefaultPaths(
-    identity={
-        key: f"{_CANONICAL}.identity.{key}"
-        for key in (
-            "email",
-            "phone",
-            "first_name",
-            "last_name",
-            "full_name",
-            "city",
-            "state",
-            "zip",
-            "country",
-            "external_id",
-        )
-    },
+    identity={key: f"{_CANONICAL}.identity.{key}" for key in get_args(IdentityKey)},
     # `pagent` is the whole session object; mapping reads its fields.
     attribution={key: f"{_CANONICAL}.attribution.{key}" for key in ATTRIBUTION_KEYS},
     properties={},

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from relay import signatures
-from relay.config import ItemsSpec, Rule, Source, ValueSpec
+from relay.config import AttributionKey, ItemsSpec, Rule, Source, ValueSpec
 from relay.exceptions import MappingError, PayloadError
 from relay.mapping import DefaultPaths, ProviderEvent, parse_time
 from relay.sources import SourceSpec, WebhookRequest
@@ -87,25 +88,7 @@ DEFAULTS = DefaultPaths(
         "country": _address_path("country"),
         "external_id": "data.object.customer.id || data.object.customer",
     },
-    attribution={
-        key: _metadata_path(key)
-        for key in (
-            "scan_session_id",
-            "pagent",
-            "pagent_session_id",
-            "pagent_user_id",
-            "pagent_visit_id",
-            "pagent_conversion_id",
-            "fbc",
-            "fbp",
-            "ttclid",
-            "ttp",
-            "snackvideo_click_id",
-            "quicklizard_vid",
-            "event_source_url",
-            "referrer_url",
-        )
-    },
+    attribution={key: _metadata_path(key) for key in get_args(AttributionKey)},
     properties={
         "stripe_object_id": "data.object.id",
         "checkout_mode": "data.object.mode",
