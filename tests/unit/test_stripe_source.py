@@ -302,5 +302,5 @@ def test_verify_reads_the_stripe_signature_header():
 
 
 def test_the_defaults_cover_every_attribution_key_stripe_can_carry():
-    # Every metadata-borne attribution key has a built-in path (client_user_agent is not in metadata).
+    # Every attribution key has a built-in metadata path (a storefront may pass its user agent too).
     assert set(DEFAULTS.attribution) == set(typing.get_args(AttributionKey))
