@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# sam build targets python3.13; use pyenv's interpreter when the default python is older.
-PY313_DIR := $(shell d=$$(command -v python3.13 2>/dev/null); if [ -n "$$d" ]; then dirname "$$d"; else ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin 2>/dev/null | tail -n1; fi)
+# sam build targets python3.13: the first python3.13 that runs (a pyenv shim may not), else pyenv's.
+PY313_DIR := $(shell for p in "$$(command -v python3.13 2>/dev/null)" $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13; do \
+	if [ -n "$$p" ] && "$$p" -c "" >/dev/null 2>&1; then dirname "$$p"; break; fi; done)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
