@@ -194,6 +194,15 @@ def invoice(
             },
         },
     )
+    # The fixture's line is an invoice item with no product; a subscription's first invoice
+    # has one line for the plan, priced as the current API (2025-03-31+) shapes it.
+    line = obj["lines"]["data"][0]
+    line.update(amount=amount_paid, currency=currency, quantity=1, description="1 x Pro plan")
+    line["pricing"] = {
+        "type": "price_details",
+        "price_details": {"price": "price_1MowQULkdIwHu7ixraBm864M", "product": "prod_NjpI7DbZx6AlWQ"},
+        "unit_amount_decimal": str(amount_paid),
+    }
     return obj
 
 

@@ -304,3 +304,21 @@ def test_verify_reads_the_stripe_signature_header():
 def test_the_defaults_cover_every_attribution_key_stripe_can_carry():
     # Every attribution key has a built-in metadata path (a storefront may pass its user agent too).
     assert set(DEFAULTS.attribution) == set(typing.get_args(AttributionKey))
+
+
+def test_a_current_api_invoice_line_gives_its_product_and_unit_price():
+    # Given an invoice line priced as API 2025-03-31+ shapes it (pricing.price_details)
+    (purchase,) = convert(events.stripe_event("invoice.paid", events.invoice(), event_id="evt_i"))
+    # Then the item carries the product and the unit price in minor units
+    (item,) = purchase.items
+    assert (item.product_id, item.quantity, item.unit_amount_minor) == ("prod_NjpI7DbZx6AlWQ", 1, 2000)
+
+
+def test_a_fractional_unit_price_leaves_the_item_without_one_and_the_value_exact():
+    # Given a metered line whose unit price has a fraction of a cent
+    invoice = events.invoice()
+    invoice["lines"]["data"][0]["pricing"]["unit_amount_decimal"] = "0.25"
+    (purchase,) = convert(events.stripe_event("invoice.paid", invoice, event_id="evt_i"))
+    # Then the item keeps its product, drops the inexact price, and the value is untouched
+    assert purchase.items[0].unit_amount_minor is None
+    assert purchase.value.amount_minor == 2000

@@ -115,6 +115,24 @@ def _value(spec: ValueSpec | None, payload: Any) -> Money | None:
     return Money(amount_minor=_minor(amount, code, major=major), currency=code)
 
 
+def _unit_price(spec: ItemsSpec, line: Any, currency: str | None) -> int | None:
+    """A line's unit price in minor units, or None when it has none or none that is exact.
+
+    A line's unit price is detail (metered prices have fractional minor units); the
+    conversion's value stays exact, so such an item goes without one.
+    """
+    try:
+        if (raw := search(spec.unit_amount_minor, line)) is not None:
+            return _minor(raw, currency or "USD", major=False)
+        if (raw := search(spec.unit_amount_major, line)) is not None:
+            if currency is None:
+                raise MappingError("item prices in major units need the conversion's currency")
+            return _minor(raw, currency, major=True)
+    except InvalidMoneyError:
+        return None
+    return None
+
+
 def _items(spec: ItemsSpec | None, payload: Any, currency: str | None) -> tuple[Item, ...]:
     if spec is None:
         return ()
@@ -124,13 +142,7 @@ def _items(spec: ItemsSpec | None, payload: Any, currency: str | None) -> tuple[
         product_id = _text(search(spec.product_id, line))
         if product_id is None:
             continue
-        unit = None
-        if spec.unit_amount_minor is not None and (raw := search(spec.unit_amount_minor, line)) is not None:
-            unit = _minor(raw, currency or "USD", major=False)
-        elif spec.unit_amount_major is not None and (raw := search(spec.unit_amount_major, line)) is not None:
-            if currency is None:
-                raise MappingError("item prices in major units need the conversion's currency")
-            unit = _minor(raw, currency, major=True)
+        unit = _unit_price(spec, line, currency)
         quantity = search(spec.quantity, line)
         items.append(
             Item(

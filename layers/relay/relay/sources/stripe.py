@@ -53,7 +53,7 @@ _INVOICE_ITEMS = ItemsSpec(
     path="data.object.lines.data",
     product_id="pricing.price_details.product || price.product || plan.product",
     quantity="quantity",
-    unit_amount_minor="price.unit_amount || plan.amount",
+    unit_amount_minor="pricing.unit_amount_decimal || price.unit_amount || plan.amount",
     name="description",
 )
 
