@@ -172,7 +172,3 @@ class DeliveryJob(_Model):
             "conversion_id": {"DataType": "String", "StringValue": str(self.conversion.conversion_id)},
             "event_time": {"DataType": "String", "StringValue": self.conversion.occurred_at.isoformat()},
         }
-
-
-def utc_from_timestamp(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)

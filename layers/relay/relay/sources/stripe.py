@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from relay import signatures
-from relay.config import AttributionKey, ItemsSpec, Rule, Source, ValueSpec
+from relay.config import ItemsSpec, Rule, Source, ValueSpec
 from relay.exceptions import MappingError, PayloadError
 from relay.mapping import DefaultPaths, ProviderEvent, parse_time
 from relay.sources import SourceSpec, WebhookRequest
+from relay.sources.payloads import ATTRIBUTION_KEYS
 
 DEFAULT_TOLERANCE_SECONDS = 300
 _RENEWAL = (
@@ -88,7 +88,7 @@ DEFAULTS = DefaultPaths(
         "country": _address_path("country"),
         "external_id": "data.object.customer.id || data.object.customer",
     },
-    attribution={key: _metadata_path(key) for key in get_args(AttributionKey)},
+    attribution={key: _metadata_path(key) for key in ATTRIBUTION_KEYS},
     properties={
         "stripe_object_id": "data.object.id",
         "checkout_mode": "data.object.mode",
