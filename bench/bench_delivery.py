@@ -39,11 +39,11 @@ from aws_lambda_powertools import Metrics
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 from relay.config import RelayConfig, parse_config
-from relay.delivery import Deliverer
+from relay.deliver.deliverer import Deliverer
 from relay.ledger import Ledger
 from relay.models import Attribution, Conversion, DeliveryJob, Identity, Item, Money, PagentSession, SourceRef
-from relay.replay import LOGICAL_PREFIX
 from relay.settings import DeliverSettings
+from relay.vendors.registry import VENDORS
 
 from local.lambda_context import LambdaContext
 from local.pollers import failed_items, lambda_record
@@ -224,7 +224,7 @@ def _bench_vendor(kind: str, jobs: int, world: Any, config: RelayConfig, urls: d
     session = boto3.Session(region_name=REGION)
     sqs, dynamodb = session.client("sqs"), session.client("dynamodb")
     moto_cpu = _MotoCpu()
-    prefix = LOGICAL_PREFIX[kind]
+    prefix = VENDORS[kind].title
     queue_arn = world.resources[f"{prefix}Queue"]["Arn"]
     environment = {**world.functions[f"{prefix}DeliverFunction"].environment, "RELAY_CONFIG": "unused"}
     deliverer = Deliverer(

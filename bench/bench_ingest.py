@@ -262,7 +262,7 @@ def load_handler(environment: dict[str, str], make_client: Callable[..., Any]) -
     """The handler module cold-started with `make_client` in place of boto3.client and the
     idempotency store in memory."""
     import boto3
-    import relay.ingest
+    import relay.ingest.pipeline
 
     spec = importlib.util.spec_from_file_location(f"bench_app_{uuid.uuid4().hex[:8]}", HANDLER)
     module = importlib.util.module_from_spec(spec)
@@ -270,7 +270,7 @@ def load_handler(environment: dict[str, str], make_client: Callable[..., Any]) -
         patched_environ(environment),
         fake_aws(),
         mock.patch.object(boto3, "client", make_client),
-        mock.patch.object(relay.ingest, "DynamoDBPersistenceLayer", in_memory_persistence()),
+        mock.patch.object(relay.ingest.pipeline, "DynamoDBPersistenceLayer", in_memory_persistence()),
     ):
         spec.loader.exec_module(module)
     return module.lambda_handler
@@ -354,7 +354,7 @@ def measure_warm(
 
 
 def measure_floor(iterations: int) -> list[float]:
-    from relay.signatures import verify_stripe
+    from relay.ingest.signatures import verify_stripe
 
     timings = []
     for event in signed_checkouts(iterations):

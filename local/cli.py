@@ -49,7 +49,7 @@ def _parse_secret(text: str) -> tuple[str, str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from relay.exceptions import ConfigError
+    from relay.errors import ConfigError
 
     from local.stack import LocalStack, PortInUseError, StackOptions
 

@@ -18,6 +18,8 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+# The local stack's name: its resources are named <it>-<LogicalId> (the operator CLI finds them so).
+LOCAL_STACK_NAME = "conversion-relay-local"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -129,7 +131,7 @@ def build_world(
     session: Any,
     *,
     secrets: dict[str, str] | None = None,
-    stack_name: str = "conversion-relay-local",
+    stack_name: str = LOCAL_STACK_NAME,
     parameter_overrides: dict[str, str] | None = None,
     template: dict[str, Any] | None = None,
 ) -> World:

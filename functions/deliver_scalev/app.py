@@ -1,7 +1,7 @@
-"""SQS → Scalev (Meta, TikTok, SnackVideo): deliver queued conversions exactly once (relay.delivery)."""
+"""SQS → Scalev (Meta, TikTok, SnackVideo): deliver queued conversions exactly once (relay.deliver)."""
 
 from aws_lambda_powertools import Logger, Metrics
-from relay.delivery import build_deliverer
+from relay.deliver.build import build_deliverer
 
 logger = Logger()
 metrics = Metrics()

@@ -1,7 +1,7 @@
-"""SQS → Scanova: deliver queued conversions exactly once per destination (see relay.delivery)."""
+"""SQS → Scanova: deliver queued conversions exactly once per destination (see relay.deliver)."""
 
 from aws_lambda_powertools import Logger, Metrics
-from relay.delivery import build_deliverer
+from relay.deliver.build import build_deliverer
 
 logger = Logger()
 metrics = Metrics()

@@ -4,7 +4,7 @@ from relay.coldstart import collection_paused
 
 with collection_paused():
     from aws_lambda_powertools import Logger, Metrics
-    from relay.ingest import build_ingest
+    from relay.ingest.pipeline import build_ingest
 
     logger = Logger()
     metrics = Metrics()

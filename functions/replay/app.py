@@ -7,7 +7,8 @@ and the answer is the replay summary (or the native move task started with "nati
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.parser import event_parser
-from relay.replay import ReplayRequest, build_function_replayer
+from relay.replay.options import ReplayRequest
+from relay.replay.wiring import build_function_replayer
 
 logger = Logger()
 metrics = Metrics()

@@ -57,8 +57,9 @@ def plan_sandboxes(config: RelayConfig) -> list[SandboxPlan]:
         if not destination.enabled:
             continue
         want(destination.kind, str(destination.base_url), destination_name)
-        if destination.stripe_api_key_secret:
-            want(STRIPE_API_SANDBOX, str(destination.stripe_api_base), f"{destination_name} (Stripe API)")
+        for api in destination.provider_apis():
+            if api.provider == "stripe":
+                want(STRIPE_API_SANDBOX, api.base_url, f"{destination_name} (Stripe API)")
     return list(plans.values())
 
 

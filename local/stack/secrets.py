@@ -77,7 +77,8 @@ def local_secrets(
     for destination in config.destinations.values():
         if sandboxed(str(destination.base_url)):
             values[destination.api_key_secret] = sandbox_credential(destination)
-        if destination.stripe_api_key_secret and sandboxed(str(destination.stripe_api_base)):
-            values[destination.stripe_api_key_secret] = min(stripe_api.DEFAULT_API_KEYS)
+        for api in destination.provider_apis():
+            if api.provider == "stripe" and sandboxed(api.base_url):
+                values[api.secret_name] = min(stripe_api.DEFAULT_API_KEYS)
     values.update(overrides or {})
     return values

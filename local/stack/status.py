@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from relay.config import RelayConfig
+from relay.dlq import LEDGER_KEY_PREFIX, parked_reason, parse_ledger_key
 
 from local.stack.aws import EmbeddedAws, QueuedMessage
 
-LEDGER_PREFIX = "ledger#"
 RECENT = 10
-# A dead letter without failure_reason was moved by SQS redrive (the contract's meaning).
-REDRIVE_REASON = "retries_exhausted"
 
 
 class MetricsTally:
@@ -113,12 +111,11 @@ class StatusCollector:
         for page in paginator.paginate(
             TableName=self._table,
             FilterExpression="begins_with(id, :prefix)",
-            ExpressionAttributeValues={":prefix": {"S": LEDGER_PREFIX}},
+            ExpressionAttributeValues={":prefix": {"S": LEDGER_KEY_PREFIX}},
         ):
             items += [_plain(item) for item in page.get("Items", [])]
         for item in items:
-            _, destination, conversion_id = item["id"].split("#", 2)
-            item["destination"], item["conversion_id"] = destination, conversion_id
+            item["destination"], item["conversion_id"] = parse_ledger_key(item["id"])
         return items
 
     def snapshot(self) -> dict[str, Any]:
@@ -131,7 +128,7 @@ class StatusCollector:
             for message in self._aws.peek(self._account_id, ref.name):
                 queued[_destination(message)]["in_flight" if not message.visible else "waiting"] += 1
             for message in self._aws.peek(self._account_id, ref.dlq_name):
-                dead[_destination(message)][message.attributes.get("failure_reason") or REDRIVE_REASON] += 1
+                dead[_destination(message)][str(parked_reason(message.attributes.get("failure_reason")))] += 1
             attributes = self._sqs.get_queue_attributes(QueueUrl=ref.url, AttributeNames=["All"])[
                 "Attributes"
             ]

@@ -7,8 +7,9 @@ import uuid
 
 import boto3
 import pytest
-from relay.exceptions import LedgerError
-from relay.ledger import RETENTION_SECONDS, ClaimState, Ledger, ledger_key
+from relay.dlq import ledger_key
+from relay.errors import LedgerError
+from relay.ledger import RETENTION_SECONDS, ClaimState, Ledger
 
 from local.world import World
 

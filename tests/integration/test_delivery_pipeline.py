@@ -1,7 +1,7 @@
 """The deliver functions against moto (queues, DLQs, ledger table from template.yaml) and the
 vendor sandboxes over real loopback HTTP.
 
-Each test queues delivery jobs with relay.queueing (as ingest does), then plays Lambda's SQS
+Each test queues delivery jobs with relay.ingest.queueing (as ingest does), then plays Lambda's SQS
 event source: receive up to 100 messages, invoke the deliverer with Lambda's event
 (local.pollers.lambda_record), delete what the answer does not list. What the sandboxes
 recorded is the proof: every conversion reaches its vendor exactly once.
@@ -23,7 +23,8 @@ import pytest
 import yaml
 from aws_lambda_powertools import Metrics
 from relay.config import RelayConfig, parse_config
-from relay.delivery import Deliverer
+from relay.deliver.deliverer import Deliverer
+from relay.ingest.queueing import JobQueues
 from relay.ledger import Ledger
 from relay.models import (
     Attribution,
@@ -36,9 +37,8 @@ from relay.models import (
     PagentSession,
     SourceRef,
 )
-from relay.queueing import JobQueues
-from relay.replay import LOGICAL_PREFIX
 from relay.settings import DeliverSettings
+from relay.vendors.registry import VENDORS
 
 from local.lambda_context import LambdaContext
 from local.pollers import failed_items, lambda_record
@@ -169,7 +169,7 @@ class Relay:
         return parse_config(copy.deepcopy(self._raw))
 
     def environment(self, kind: str) -> dict[str, str]:
-        function = self.world.functions[f"{LOGICAL_PREFIX[kind]}DeliverFunction"]
+        function = self.world.functions[f"{VENDORS[kind].title}DeliverFunction"]
         return {**function.environment, "RELAY_CONFIG": str(self._config_path), **self.env_overrides}
 
     def deliverer(self, kind: str) -> Deliverer:
@@ -187,13 +187,13 @@ class Relay:
     # ---- queues
 
     def queue_url(self, kind: str) -> str:
-        return self.world.queue_url(f"{LOGICAL_PREFIX[kind]}Queue")
+        return self.world.queue_url(f"{VENDORS[kind].title}Queue")
 
     def dlq_url(self, kind: str) -> str:
-        return self.world.queue_url(f"{LOGICAL_PREFIX[kind]}DeadLetterQueue")
+        return self.world.queue_url(f"{VENDORS[kind].title}DeadLetterQueue")
 
     def enqueue(self, *jobs: DeliveryJob) -> None:
-        urls = {kind: self.queue_url(kind) for kind in LOGICAL_PREFIX}
+        urls = {kind: self.queue_url(kind) for kind in VENDORS}
         kinds = {name: d.kind for name, d in self.config.destinations.items()}
         JobQueues(self.sqs, urls, kinds).send(jobs)
 
@@ -219,10 +219,10 @@ class Relay:
         seconds: float = 60,
     ) -> dict:
         """One invocation, then what Lambda does with the answer: delete all but the failures."""
-        arn = self.world.resources[f"{LOGICAL_PREFIX[kind]}Queue"]["Arn"]
+        arn = self.world.resources[f"{VENDORS[kind].title}Queue"]["Arn"]
         event = {"Records": [lambda_record(message, arn, REGION) for message in messages]}
         context = LambdaContext(
-            function_name=f"{LOGICAL_PREFIX[kind]}DeliverFunction", timeout_seconds=seconds
+            function_name=f"{VENDORS[kind].title}DeliverFunction", timeout_seconds=seconds
         )
         answer = (deliverer or self.deliverer(kind)).handle(event, context)
         failed = failed_items(answer, {m["MessageId"] for m in messages})

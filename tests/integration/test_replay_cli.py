@@ -16,12 +16,12 @@ from types import ModuleType
 import pytest
 import requests
 from pydantic import ValidationError
-from relay import cli
 from relay.models import Conversion, DeliveryJob, SourceRef, conversion_id
 
 from local.lambda_context import LambdaContext
 from local.stack.aws import EmbeddedAws
 from local.world import World, build_world
+from relay_cli import main as cli
 
 pytestmark = pytest.mark.integration
 

@@ -13,18 +13,16 @@ from typing import Any
 
 import boto3
 import pytest
-from relay.exceptions import NativeMoveUnsupportedError, UnknownDestinationError
+from relay.dlq import FAILURE_ATTRIBUTES
+from relay.errors import NativeMoveUnsupportedError, UnknownDestinationError
 from relay.ledger import Ledger
 from relay.models import Conversion, DeliveryJob, SourceRef, conversion_id
-from relay.replay import (
-    FAILURE_ATTRIBUTES,
-    LOGICAL_PREFIX,
-    Outcome,
-    QueuePair,
-    Replayer,
-    ReplayRequest,
-    build_replayer,
-)
+from relay.replay.options import ReplayRequest
+from relay.replay.replayer import Replayer
+from relay.replay.results import ReplayOutcome
+from relay.replay.scan import QueuePair
+from relay.replay.wiring import build_replayer
+from relay.vendors.registry import VENDORS
 
 from local.world import World
 
@@ -69,7 +67,7 @@ class Stack:
             kind: QueuePair(
                 kind, world.queue_url(f"{prefix}Queue"), world.queue_url(f"{prefix}DeadLetterQueue")
             )
-            for kind, prefix in LOGICAL_PREFIX.items()
+            for kind, prefix in ((k, v.title) for k, v in VENDORS.items())
         }
 
     def replayer(self, sqs: Any = None) -> Replayer:
@@ -480,17 +478,17 @@ def test_progress_reports_each_job_once(stack: Stack) -> None:
     for job in (delivered, rejected, *movable):
         stack.park(job, reason="rejected" if job is rejected else "retries_exhausted")
     stack.record(delivered, "delivered")
-    heard: list[tuple[Outcome, str]] = []
+    heard: list[tuple[ReplayOutcome, str]] = []
 
-    def progress(outcome: Outcome, parked: Any) -> None:
+    def progress(outcome: ReplayOutcome, parked: Any) -> None:
         heard.append((outcome, parked.conversion_id))
 
     stack.replayer().replay(ReplayRequest(destination="scanova"), progress=progress)
 
     assert Counter(outcome for outcome, _ in heard) == {
-        Outcome.MOVED: 2,
-        Outcome.ALREADY_DELIVERED: 1,
-        Outcome.LEFT: 1,
+        ReplayOutcome.MOVED: 2,
+        ReplayOutcome.ALREADY_DELIVERED: 1,
+        ReplayOutcome.LEFT: 1,
     }
     assert len({conversion for _, conversion in heard}) == 4
 

@@ -23,7 +23,11 @@ import pytest
 import yaml
 from relay.ledger import Ledger
 from relay.models import Attribution, Conversion, DeliveryJob, Money, SourceRef, conversion_id
-from relay.replay import LOGICAL_PREFIX, QueuePair, Replayer, ReplayRequest, build_replayer
+from relay.replay.options import ReplayRequest
+from relay.replay.replayer import Replayer
+from relay.replay.scan import QueuePair
+from relay.replay.wiring import build_replayer
+from relay.vendors.registry import VENDORS
 
 from local.lambda_context import LambdaContext
 from local.pollers import failed_items, lambda_record
@@ -114,7 +118,7 @@ class Relay:
             kind: QueuePair(
                 kind, self.world.queue_url(f"{p}Queue"), self.world.queue_url(f"{p}DeadLetterQueue")
             )
-            for kind, p in LOGICAL_PREFIX.items()
+            for kind, p in ((k, v.title) for k, v in VENDORS.items())
         }
         return build_replayer(
             sqs=sqs or self.sqs,

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from relay.cli import main
+from relay_cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = [str(REPO / "config/relay.local.yaml"), str(REPO / "config/deploy/relay.yaml")]
@@ -61,7 +61,7 @@ def test_a_missing_or_unparsable_file_is_reported_not_raised(tmp_path, capsys):
 def test_the_installed_command_exits_1(tmp_path):
     # The real entry point, as CI calls it (a subprocess: no network involved).
     result = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "relay.cli", "check-config", bad_config(tmp_path)],
+        [sys.executable, "-m", "relay_cli", "check-config", bad_config(tmp_path)],
         capture_output=True,
         text=True,
         cwd=REPO,

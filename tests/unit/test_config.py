@@ -7,8 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from relay.config import Destination, RelayConfig, Source, load_config, parse_config
-from relay.exceptions import ConfigError
+from relay.config import RelayConfig, Source, load_config, parse_config, parse_destination
+from relay.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = """
@@ -209,15 +209,20 @@ def test_disabled_destinations_get_no_jobs(tmp_path):
     ],
 )
 def test_in_doubt_policy_resends_only_where_the_vendor_dedupes(fields, policy):
-    destination = Destination(base_url="https://v.example", api_key_secret="k", **fields)
+    destination = parse_destination({"base_url": "https://v.example", "api_key_secret": "k", **fields})
     assert destination.in_doubt_policy == policy
 
 
 def test_urls_are_validated_and_typed_alike_whether_given_or_defaulted():
-    given = Destination(
-        kind="quicklizard", base_url="https://q", api_key_secret="k", stripe_api_base="http://127.0.0.1:4106"
+    given = parse_destination(
+        {
+            "kind": "quicklizard",
+            "base_url": "https://q",
+            "api_key_secret": "k",
+            "stripe_api_base": "http://127.0.0.1:4106",
+        }
     )
-    default = Destination(kind="quicklizard", base_url="https://q", api_key_secret="k")
+    default = parse_destination({"kind": "quicklizard", "base_url": "https://q", "api_key_secret": "k"})
     assert type(given.stripe_api_base) is type(default.stripe_api_base)
     assert default.stripe_api_base.host == "api.stripe.com"
     assert given.stripe_api_base.port == 4106

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 from relay.config import load_config
-from relay.destinations import skip_reason
-from relay.mapping import map_event
+from relay.ingest.edge import WebhookRequest
+from relay.ingest.mapping import map_event
 from relay.models import DeliveryJob
-from relay.replay import LOGICAL_PREFIX
-from relay.sources import WebhookRequest, load_source
+from relay.sources.spec import load_source
+from relay.vendors.registry import VENDORS
 
 from local.events import FIXED_TIMESTAMP, sample_stripe_events
 from local.pollers import lambda_record
@@ -47,7 +47,7 @@ def sample_jobs() -> list[DeliveryJob]:
         for provider_event in spec.parse(request):
             for mapped in map_event(provider_event, source, rules, spec.defaults):
                 for name, destination in config.enabled_destinations.items():
-                    if skip_reason(destination, mapped.conversion) is None:
+                    if destination.skip_reason(mapped.conversion) is None:
                         jobs.append(DeliveryJob(destination=name, conversion=mapped.conversion))
     return jobs
 
@@ -56,7 +56,7 @@ def sqs_events() -> dict[str, dict[str, Any]]:
     """vendor kind → the Lambda SQS event holding that vendor's sample jobs."""
     kinds = {name: d.kind for name, d in load_config(LOCAL_CONFIG).destinations.items()}
     events: dict[str, dict[str, Any]] = {}
-    for kind, prefix in LOGICAL_PREFIX.items():
+    for kind, prefix in ((k, v.title) for k, v in VENDORS.items()):
         queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:conversion-relay-{prefix}Queue"
         records = []
         for index, job in enumerate(j for j in sample_jobs() if kinds[j.destination] == kind):
@@ -89,7 +89,7 @@ def write_sqs_events(directory: Path = SQS_EVENTS) -> list[Path]:
     return written
 
 
-@pytest.mark.parametrize("kind", list(LOGICAL_PREFIX))
+@pytest.mark.parametrize("kind", list(VENDORS))
 def test_each_sample_sqs_event_holds_delivery_jobs_of_its_vendor(kind: str) -> None:
     """Given events/sqs/<vendor>.json, when its records are read as the deliver function reads
     them, then every body is a DeliveryJob for a destination of that vendor, with its attributes."""

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 import requests
 from aws_lambda_powertools import Metrics
-from relay.config import Destination, RelayConfig, parse_config
-from relay.delivery import Deliverer, _check_secret_names
-from relay.exceptions import (
+from relay.config import RelayConfig, parse_config, parse_destination
+from relay.deliver.build import check_secret_names
+from relay.deliver.deliverer import Deliverer
+from relay.deliver.sending import send_jobs
+from relay.errors import (
     ConfigError,
     PermanentDeliveryError,
     SecretNotFoundError,
@@ -22,7 +24,7 @@ from relay.exceptions import (
     UnansweredDeliveryError,
 )
 from relay.settings import DeliverSettings
-from relay.vendors import Accepted, Outcome, VendorClient, VendorEvent, deliver
+from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutcome
 from relay.vendors.http import Transport
 from requests.adapters import BaseAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
@@ -115,7 +117,7 @@ class FakeClient(VendorClient):
     def prepare(self, conversion):  # pragma: no cover - not used here
         raise NotImplementedError
 
-    def post(self, batch: Sequence[list[VendorEvent]]) -> list[Outcome]:
+    def post(self, batch: Sequence[list[VendorEvent]]) -> list[VendorOutcome]:
         names = [job[0]["name"] for job in batch]
         self.requests.append(names)
         if self.error is not None:
@@ -134,7 +136,7 @@ def test_a_refused_batch_is_split_until_the_bad_event_is_alone() -> None:
     client = FakeClient()
     batch = events("a", "b", "c", "d", "e", "bad", "g", "h")
     # When delivered
-    outcomes = deliver(client, batch)
+    outcomes = send_jobs(client, batch)
     # Then the good events are accepted once each and only the bad one carries the refusal
     assert [type(o).__name__ for o in outcomes] == ["Accepted"] * 5 + ["PermanentDeliveryError"] + [
         "Accepted"
@@ -147,7 +149,7 @@ def test_a_refused_batch_is_split_until_the_bad_event_is_alone() -> None:
 def test_an_authentication_refusal_is_not_split() -> None:
     # Given a vendor answering 401 (a refusal of the caller, not of an event)
     client = FakeClient(status=401)
-    outcomes = deliver(client, events("a", "bad", "c"))
+    outcomes = send_jobs(client, events("a", "bad", "c"))
     # Then every job gets that refusal from one request
     assert len(client.requests) == 1
     assert all(isinstance(o, PermanentDeliveryError) and o.status == 401 for o in outcomes)
@@ -162,14 +164,14 @@ def test_an_authentication_refusal_is_not_split() -> None:
     ],
 )
 def test_a_failed_request_gives_each_job_the_failure_by_type(error: Exception, expected: type) -> None:
-    outcomes = deliver(FakeClient(error=error), events("a", "b"))
+    outcomes = send_jobs(FakeClient(error=error), events("a", "b"))
     assert [type(o) for o in outcomes] == [expected, expected]
 
 
 def test_no_request_is_started_without_time_for_its_answer() -> None:
     # Given an invocation about to end, Then the jobs are left unattempted (None), not sent
     client = FakeClient()
-    assert deliver(client, events("a", "b"), may_continue=lambda: False) == [None, None]
+    assert send_jobs(client, events("a", "b"), may_continue=lambda: False) == [None, None]
     assert client.requests == []
 
 
@@ -325,14 +327,19 @@ def test_a_secret_outside_the_functions_prefix_fails_the_cold_start() -> None:
     config = parse_config(
         {
             "destinations": {
-                "scanova": Destination(
-                    kind="scanova", base_url="https://x.example.com", site_id="s", api_key_secret="other/key"
+                "scanova": parse_destination(
+                    {
+                        "kind": "scanova",
+                        "base_url": "https://x.example.com",
+                        "site_id": "s",
+                        "api_key_secret": "other/key",
+                    }
                 ).model_dump(mode="json")
             }
         }
     )
     # Then the function refuses to start, naming the key by its dotted path
     with pytest.raises(ConfigError) as raised:
-        _check_secret_names(config, "scanova", "conversion-relay/")
+        check_secret_names(config, "scanova", "conversion-relay/")
     assert raised.value.problems[0][0] == "destinations.scanova.api_key_secret"
-    _check_secret_names(config, "pagent", "conversion-relay/")  # other vendors' functions do not care
+    check_secret_names(config, "pagent", "conversion-relay/")  # other vendors' functions do not care

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import stripe
-from relay.signatures import verify_stripe
+from relay.ingest.signatures import verify_stripe
 
 from local.events import FIXED_TIMESTAMP, LOCAL_STRIPE_SECRET
 from local.world import load_template

@@ -1,11 +1,11 @@
-"""relay.http: API Gateway HTTP API (v2) events → the exact signed bytes; errors → answers, by type."""
+"""relay.ingest.edge: API Gateway HTTP API (v2) events → the exact signed bytes; errors → answers, by type."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from relay.exceptions import (
+from relay.errors import (
     ClaimInProgressError,
     ConfigError,
     EnqueueError,
@@ -19,7 +19,7 @@ from relay.exceptions import (
     StaleTimestampError,
     UnsupportedMediaTypeError,
 )
-from relay.http import error_response, respond, webhook_request
+from relay.ingest.edge import error_response, respond, webhook_request
 
 from local.events import http_api_event
 

@@ -1,4 +1,4 @@
-"""relay.mapping: a source's rules (JMESPath over the payload) → canonical conversions, PII hashed."""
+"""relay.ingest.mapping: a source's rules (JMESPath over the payload) → canonical conversions, PII hashed."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from relay import pii
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
-from relay.exceptions import InvalidMoneyError, MappingError
-from relay.mapping import (
+from relay.errors import InvalidMoneyError, MappingError
+from relay.ingest.mapping import (
     DefaultPaths,
     ProviderEvent,
     apply_rule,

@@ -158,7 +158,7 @@ def test_job_message_attributes_let_replay_filter_without_parsing_bodies():
         "conversion_id": {"DataType": "String", "StringValue": str(job.conversion.conversion_id)},
         "event_time": {"DataType": "String", "StringValue": "2026-01-01T00:00:00+00:00"},
     }
-    assert job.ledger_key == f"scalev_meta#{job.conversion.conversion_id}"
+    assert job.delivery_key == f"scalev_meta#{job.conversion.conversion_id}"
 
 
 def test_unknown_schema_versions_are_refused():

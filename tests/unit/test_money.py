@@ -7,7 +7,7 @@ from decimal import Decimal
 import iso4217
 import pytest
 from relay import money
-from relay.exceptions import InvalidMoneyError, MappingError
+from relay.errors import InvalidMoneyError, MappingError
 
 
 @pytest.mark.parametrize(("code", "digits"), [("USD", 2), ("JPY", 0), ("KWD", 3), ("IDR", 2), ("EUR", 2)])

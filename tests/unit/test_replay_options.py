@@ -10,24 +10,18 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from pydantic import ValidationError
-from relay import cli
 from relay.config import load_config
-from relay.exceptions import ReplayError, UnknownDestinationError
+from relay.dlq import FAILURE_ATTRIBUTES
+from relay.errors import ReplayError, UnknownDestinationError
 from relay.models import Conversion, DeliveryJob, SourceRef, conversion_id
-from relay.replay import (
-    FAILURE_ATTRIBUTES,
-    ParkedJob,
-    QueuePair,
-    Replayer,
-    ReplayRequest,
-    _hold_seconds,
-    _Pacer,
-    parse_rate,
-    parse_time,
-    stack_queues,
-)
+from relay.replay.options import ReplayRequest, parse_moment, parse_rate
+from relay.replay.replayer import Replayer, _Pacer
+from relay.replay.scan import ParkedJob, QueuePair, hold_seconds
 
 from local.world import build_world
+from relay_cli import main as cli
+from relay_cli import output, targets
+from relay_cli.targets import stack_queues
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -72,13 +66,13 @@ def _message(body: str, attributes: dict[str, str] | None = None, receive_count:
 )
 def test_times_are_iso_or_relative_ages(text: str, expected: datetime) -> None:
     """Given an ISO 8601 time or a relative age, when parsed at NOW, then it is that UTC moment."""
-    assert parse_time(text, now=NOW) == expected
+    assert parse_moment(text, now=NOW) == expected
 
 
 def test_a_time_that_is_neither_iso_nor_an_age_is_refused() -> None:
     """Given nonsense, when parsed, then the error says what is accepted."""
     with pytest.raises(ValueError, match="relative age like 2h"):
-        parse_time("yesterday")
+        parse_moment("yesterday")
 
 
 @pytest.mark.parametrize(("value", "expected"), [("5/s", 5.0), ("0.5", 0.5), (20, 20.0), (None, None)])
@@ -245,7 +239,7 @@ def test_an_unknown_destination_names_the_known_ones() -> None:
 def test_the_cli_local_stack_name_is_the_one_build_world_creates() -> None:
     """Given local.world.build_world, when its default stack name is read, then the CLI uses the same."""
     default = inspect.signature(build_world).parameters["stack_name"].default
-    assert default == cli.LOCAL_STACK_NAME
+    assert default == targets.LOCAL_STACK_NAME
 
 
 def test_replay_options_are_validated_before_any_aws_call(capsys: pytest.CaptureFixture[str]) -> None:
@@ -274,14 +268,14 @@ def test_a_target_is_required(capsys: pytest.CaptureFixture[str]) -> None:
 )
 def test_ages_are_short(delta: timedelta, shown: str) -> None:
     """Given a parking time, when its age is shown, then it is two units at most."""
-    assert cli._age(NOW - delta, NOW) == shown
+    assert output.age(NOW - delta, NOW) == shown
 
 
 @pytest.mark.parametrize(("max_jobs", "rate"), [(100, None), (1000, None), (1000, 5.0), (100_000, 0.5)])
 def test_a_scan_holds_what_it_read_for_its_whole_run(max_jobs: int, rate: float | None) -> None:
     """Given a replay's --max and --rate, when the visibility hold is chosen, then it outlasts the
     paced sends and leaves time to read and check every job (SQS caps it at 12 h)."""
-    hold = _hold_seconds(max_jobs, rate)
+    hold = hold_seconds(max_jobs, rate)
     assert hold >= (max_jobs / rate if rate else 0) + max_jobs * 0.1
 
 

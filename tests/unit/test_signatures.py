@@ -1,4 +1,4 @@
-"""relay.signatures against the providers' own vectors (tests/fixtures/providers/SOURCES.md), payloads
+"""relay.ingest.signatures against the providers' own vectors (tests/fixtures/providers/SOURCES.md), payloads
 signed by the official SDKs (`stripe`, `standardwebhooks`), and every way a request can be refused.
 
 Each test reads Given (inputs) / When (the call) / Then (the outcome); short tests say it in the name.
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import standardwebhooks
 import stripe
-from relay.exceptions import MissingSignatureError, SignatureError, StaleTimestampError
-from relay.signatures import (
+from relay.errors import MissingSignatureError, SignatureError, StaleTimestampError
+from relay.ingest.signatures import (
     verify_basic_auth,
     verify_hubspot,
     verify_hubspot_v1,

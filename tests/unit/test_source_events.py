@@ -16,16 +16,16 @@ import pytest
 import standardwebhooks
 from relay import pii
 from relay.config import Rule, Source
-from relay.exceptions import (
+from relay.errors import (
     ConfigError,
     MissingSignatureError,
     PayloadError,
     SignatureError,
     StaleTimestampError,
 )
-from relay.mapping import map_event
+from relay.ingest.edge import WebhookRequest
+from relay.ingest.mapping import map_event
 from relay.models import Consent, conversion_id
-from relay.sources import WebhookRequest
 from relay.sources.events import SOURCE, builtin_rules, canonical_types
 
 from local import events

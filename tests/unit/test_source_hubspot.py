@@ -17,10 +17,10 @@ import pytest
 import requests
 from relay import pii
 from relay.config import Rule, Source
-from relay.exceptions import ConfigError, EnrichmentError, MissingSignatureError, PayloadError, SignatureError
-from relay.mapping import ProviderEvent, map_event
+from relay.errors import ConfigError, EnrichmentError, MissingSignatureError, PayloadError, SignatureError
+from relay.ingest.edge import WebhookRequest
+from relay.ingest.mapping import ProviderEvent, map_event
 from relay.models import conversion_id
-from relay.sources import WebhookRequest
 from relay.sources.hubspot import (
     SOURCE,
     HubSpotSettings,

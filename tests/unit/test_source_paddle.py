@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from relay import pii
 from relay.config import Source
-from relay.exceptions import MissingSignatureError, PayloadError, SignatureError, StaleTimestampError
-from relay.mapping import map_event
+from relay.errors import MissingSignatureError, PayloadError, SignatureError, StaleTimestampError
+from relay.ingest.edge import WebhookRequest
+from relay.ingest.mapping import map_event
 from relay.models import conversion_id
-from relay.sources import WebhookRequest
 from relay.sources.paddle import DEFAULTS, SOURCE, builtin_rules
 
 from local import events

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel, ConfigDict
 from relay.config import Source
-from relay.exceptions import ConfigError, PayloadError
+from relay.errors import ConfigError, PayloadError
 from relay.sources.payloads import content_key, load_json, source_settings, validated, with_relay
 
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from relay import pii
 from relay.config import Source
-from relay.exceptions import ConfigError, MissingSignatureError, PayloadError, SignatureError
-from relay.mapping import map_event
+from relay.errors import ConfigError, MissingSignatureError, PayloadError, SignatureError
+from relay.ingest.edge import WebhookRequest
+from relay.ingest.mapping import map_event
 from relay.models import conversion_id
-from relay.sources import WebhookRequest
 from relay.sources.pipedrive import SOURCE, builtin_rules, credentials
 
 from local import events

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from relay.config import Source
-from relay.exceptions import StaleTimestampError
-from relay.http import webhook_request
-from relay.sources import load_source
+from relay.errors import StaleTimestampError
+from relay.ingest.edge import webhook_request
+from relay.sources.spec import load_source
 
 from local import events
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import jmespath
 import jmespath.exceptions
@@ -22,21 +22,21 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
-    HttpUrl,
     ModelWrapValidatorHandler,
+    Tag,
+    TypeAdapter,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from relay.exceptions import ConfigError
+from relay.errors import ConfigError, validation_problems
+from relay.vendors.registry import VENDORS
+from relay.vendors.spec import Destination
 
-VendorKind = Literal["scanova", "pagent", "scalev", "quicklizard"]
 # One module each in relay.sources, one ingest function each in template.yaml.
 SourceName = Literal["stripe", "hubspot", "pipedrive", "paddle", "shopify", "events"]
-ScalevProvider = Literal["meta", "tiktok", "snackvideo"]
-InDoubtPolicy = Literal["resend", "park"]
 
 
 def _compile(expression: str) -> str:
@@ -56,76 +56,41 @@ class _Strict(BaseModel):
 
 # --- destinations ----------------------------------------------------------------------
 
+# Each vendor module declares its destination's fields (relay.vendors.<kind>); a destination
+# is validated by the model of its `kind`. An unknown kind is reported at `<name>.kind`.
+VendorKind = Literal[tuple(VENDORS)]  # type: ignore[valid-type]
+_UNKNOWN_KIND = "unknown kind"
 
-class Destination(_Strict):
-    """A vendor endpoint that receives conversions (the key under `destinations` is its name)."""
 
-    kind: VendorKind = Field(description="vendor: scanova, pagent, scalev or quicklizard")
-    base_url: HttpUrl = Field(description="the vendor API's base URL (a sandbox URL locally)")
-    api_key_secret: str = Field(
-        description="Secrets Manager name of the vendor credential (API key, storefront key, client key)"
-    )
-    event_names: dict[str, str | None] = Field(
-        default_factory=dict,
-        description="conversion name → vendor event name; null skips that conversion for this destination",
-    )
-    event_id_template: str = Field(
-        default="{conversion_id}",
-        description="vendor event id, for pixel dedup: {conversion_id} {order_id} {event_name} {name}",
-    )
-    timeout_seconds: float = Field(default=10.0, gt=0, le=60, description="HTTP timeout of one vendor call")
-    in_doubt: InDoubtPolicy | None = Field(
-        default=None,
-        description="after a crash between the vendor's answer and the ledger write: resend (vendor "
-        "dedupes on the event id) or park in the DLQ as in_doubt; default by vendor",
-    )
-    requires_consent: bool = Field(
-        default=False, description="skip conversions whose consent is denied or pending"
-    )
-    enabled: bool = Field(default=True, description="false: no jobs are queued for this destination")
+class _UnknownKindDestination(Destination):
+    """Any destination whose kind is not a vendor's: says so at `kind`, and checks the common keys."""
 
-    # vendor specifics
-    site_id: str | None = Field(default=None, description="scanova: tracking site id")
-    api_version: Literal["v1", "v2"] = Field(default="v1", description="pagent: API version")
-    goals: dict[str, str] = Field(
-        default_factory=dict, description="pagent: conversion name → goal UUID when the session has none"
-    )
-    store_id: str | None = Field(default=None, description="scalev: store id")
-    provider: ScalevProvider | None = Field(default=None, description="scalev: meta, tiktok or snackvideo")
-    stripe_api_key_secret: str | None = Field(
-        default=None, description="quicklizard: Stripe key to fetch checkout line items"
-    )
-    stripe_api_base: HttpUrl = Field(
-        default=HttpUrl("https://api.stripe.com"),
-        description="quicklizard: Stripe API base URL (a stub locally)",
-    )
+    model_config = ConfigDict(extra="ignore")
 
-    @field_validator("event_id_template")
-    @classmethod
-    def _template_fields(cls, value: str) -> str:
-        try:
-            value.format(conversion_id="x", order_id="x", event_name="x", name="x")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(
-                f"unknown field {exc} (use {{conversion_id}} {{order_id}} {{event_name}} {{name}})"
-            ) from exc
-        return value
+    kind: VendorKind  # type: ignore[valid-type]
 
-    @model_validator(mode="after")
-    def _vendor_fields(self) -> Destination:
-        required = {"scanova": ["site_id"], "scalev": ["store_id", "provider"]}.get(self.kind, [])
-        missing = [name for name in required if getattr(self, name) is None]
-        if missing:
-            raise ValueError(f"a {self.kind} destination needs {', '.join(missing)}")
-        return self
 
-    @property
-    def in_doubt_policy(self) -> InDoubtPolicy:
-        """Resend only where the vendor dedupes on our event id (Scanova; Meta/TikTok via Scalev)."""
-        if self.in_doubt:
-            return self.in_doubt
-        dedupes = self.kind == "scanova" or (self.kind == "scalev" and self.provider in ("meta", "tiktok"))
-        return "resend" if dedupes else "park"
+def _kind_of(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, Mapping) else getattr(value, "kind", None)
+    return kind if kind in VENDORS else _UNKNOWN_KIND
+
+
+# One model per vendor kind, chosen by `kind` (a Union built from the registry).
+AnyDestination = Annotated[
+    Union[
+        (
+            *(Annotated[spec.destination, Tag(spec.kind)] for spec in VENDORS.values()),
+            Annotated[_UnknownKindDestination, Tag(_UNKNOWN_KIND)],
+        )
+    ],
+    Discriminator(_kind_of),
+]
+_DESTINATION_ADAPTER: TypeAdapter[Destination] = TypeAdapter(AnyDestination)
+
+
+def parse_destination(data: Mapping[str, Any]) -> Destination:
+    """One destination, validated by its vendor's model (tests, tools)."""
+    return _DESTINATION_ADAPTER.validate_python(data)
 
 
 # --- source rules ------------------------------------------------------------------------
@@ -256,7 +221,7 @@ class RelayConfig(_Strict):
     """The whole file."""
 
     version: Literal[1] = Field(default=1, description="config format version")
-    destinations: dict[str, Destination] = Field(
+    destinations: dict[str, AnyDestination] = Field(
         default_factory=dict, description="destination name → destination"
     )
     sources: dict[SourceName, Source] = Field(
@@ -305,15 +270,11 @@ class RelayConfig(_Strict):
         return {name: d for name, d in self.destinations.items() if d.enabled}
 
 
-def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
-
-
-def _why(error: Any) -> str:
-    # Our own validators raise ValueError: show their message without pydantic's "Value error, ".
-    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
-        return str(error["ctx"]["error"])
-    return error["msg"]
+def _without_vendor_tag(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """pydantic puts the union's tag after the destination name: drop it, an operator never wrote it."""
+    if len(loc) >= 3 and loc[0] == "destinations" and loc[2] in (*VENDORS, _UNKNOWN_KIND):
+        return (*loc[:2], *loc[3:])
+    return loc
 
 
 def parse_config(data: Mapping[str, Any] | None, origin: str = "config") -> RelayConfig:
@@ -321,7 +282,7 @@ def parse_config(data: Mapping[str, Any] | None, origin: str = "config") -> Rela
     try:
         return RelayConfig.model_validate(data or {})
     except ValidationError as exc:
-        problems = [(_dotted(err["loc"]), _why(err)) for err in exc.errors(include_url=False)]
+        problems = validation_problems(exc, loc=_without_vendor_tag)
         raise ConfigError(f"invalid relay config {origin}", problems) from exc
 
 

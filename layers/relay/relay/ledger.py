@@ -5,7 +5,7 @@ idempotency records. A deliver function claims the item (one conditional write) 
 calls the vendor and marks it after, so an SQS redelivery, a second message for the same
 conversion handled concurrently, or a DLQ replay never reaches the vendor twice.
 
-Item: `id` = ledger#<destination>#<conversion_id>; `status` in_progress | delivered |
+Item: `id` = ledger#<destination>#<conversion_id> (relay.dlq.ledger_key); `status` in_progress | delivered |
 rejected | in_doubt (absent once a claim is released after a transient failure: nothing is
 in flight and nothing was delivered); `lease_until` (epoch ms) and `owner` while
 in_progress; `attempts` (claims so far); `updated_at` (ISO 8601); `vendor_status`;
@@ -33,9 +33,9 @@ from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from relay.exceptions import LedgerError
+from relay.dlq import ledger_key
+from relay.errors import LedgerError
 
-KEY_PREFIX = "ledger#"
 RETENTION_SECONDS = 15 * 24 * 3600  # longer than the DLQ's 14-day retention
 MAX_REASON_CHARS = 200
 
@@ -67,10 +67,6 @@ class Claim:
     @property
     def held(self) -> bool:
         return self.state in (ClaimState.CLAIMED, ClaimState.TAKEN_OVER)
-
-
-def ledger_key(destination: str, conversion_id: str) -> str:
-    return f"{KEY_PREFIX}{destination}#{conversion_id}"
 
 
 def _short(reason: str | None) -> str | None:

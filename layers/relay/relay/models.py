@@ -24,6 +24,8 @@ from relay import money, pii
 # Fixed namespace for conversion ids: changing it would re-key every conversion.
 CONVERSION_NAMESPACE = uuid.UUID("5b1c3f3e-7a0b-4f9e-9d55-2f6a0c8e4d21")
 JOB_SCHEMA_VERSION = 1
+# The SQS message attributes of a delivery job (replay filters on them without parsing bodies).
+JOB_ATTRIBUTES = ("destination", "conversion_name", "conversion_id", "event_time")
 
 
 def conversion_id(provider: str, order_key: str, name: str) -> uuid.UUID:
@@ -161,7 +163,8 @@ class DeliveryJob(_Model):
     conversion: Conversion
 
     @property
-    def ledger_key(self) -> str:
+    def delivery_key(self) -> str:
+        """One (destination, conversion): what the delivery ledger lets through once."""
         return f"{self.destination}#{self.conversion.conversion_id}"
 
     def message_attributes(self) -> dict[str, dict[str, str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from iso4217 import Currency
-from relay.exceptions import InvalidMoneyError
+from relay.errors import InvalidMoneyError
 
 
 def currency_code(code: str) -> str:

@@ -12,7 +12,7 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from relay.exceptions import SecretNotFoundError
+from relay.errors import SecretNotFoundError
 
 
 def split_values(raw: str) -> list[str]:

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import get_args
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from relay.config import VendorKind
-from relay.exceptions import ConfigError
-
-VENDOR_KINDS: tuple[str, ...] = get_args(VendorKind)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from relay.errors import ConfigError, validation_problems
+from relay.vendors.registry import VENDORS
 
 
 class _Settings(BaseModel):
@@ -26,7 +24,7 @@ class _Settings(BaseModel):
         try:
             return cls.model_validate(env)
         except ValidationError as exc:
-            problems = [(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors(include_url=False)]
+            problems = validation_problems(exc)
             raise ConfigError(f"invalid environment for {cls.__name__}", problems) from exc
 
 
@@ -47,14 +45,17 @@ class IngestSettings(CommonSettings):
         ge=3 * 24 * 3600,
         description="kept at least 3 days: Stripe retries for 3 days",
     )
-    scanova_queue_url: str | None = Field(default=None, alias="SCANOVA_QUEUE_URL")
-    pagent_queue_url: str | None = Field(default=None, alias="PAGENT_QUEUE_URL")
-    scalev_queue_url: str | None = Field(default=None, alias="SCALEV_QUEUE_URL")
-    quicklizard_queue_url: str | None = Field(default=None, alias="QUICKLIZARD_QUEUE_URL")
+    queue_urls: dict[str, str] = Field(
+        default_factory=dict, description="vendor kind → its queue (<KIND>_QUEUE_URL, where set)"
+    )
 
-    def queue_urls(self) -> dict[str, str]:
-        urls = {kind: getattr(self, f"{kind}_queue_url") for kind in VENDOR_KINDS}
-        return {kind: url for kind, url in urls.items() if url}
+    @model_validator(mode="before")
+    @classmethod
+    def _vendor_queues(cls, env: Any) -> Any:
+        if isinstance(env, Mapping) and "queue_urls" not in env:
+            urls = {kind: env.get(f"{spec.env_prefix}_QUEUE_URL") for kind, spec in VENDORS.items()}
+            env = {**env, "queue_urls": {kind: url for kind, url in urls.items() if url}}
+        return env
 
 
 class DeliverSettings(CommonSettings):
@@ -76,14 +77,30 @@ class DeliverSettings(CommonSettings):
     )
 
 
-class ReplaySettings(CommonSettings):
-    """ReplayFunction's environment (template.yaml)."""
+class VendorQueues(BaseModel):
+    model_config = ConfigDict(frozen=True)
 
-    scanova_queue_url: str = Field(alias="SCANOVA_QUEUE_URL")
-    pagent_queue_url: str = Field(alias="PAGENT_QUEUE_URL")
-    scalev_queue_url: str = Field(alias="SCALEV_QUEUE_URL")
-    quicklizard_queue_url: str = Field(alias="QUICKLIZARD_QUEUE_URL")
-    scanova_dlq_url: str = Field(alias="SCANOVA_DLQ_URL")
-    pagent_dlq_url: str = Field(alias="PAGENT_DLQ_URL")
-    scalev_dlq_url: str = Field(alias="SCALEV_DLQ_URL")
-    quicklizard_dlq_url: str = Field(alias="QUICKLIZARD_DLQ_URL")
+    queue_url: str
+    dlq_url: str
+
+
+class ReplaySettings(CommonSettings):
+    """ReplayFunction's environment (template.yaml): every vendor's queue and DLQ."""
+
+    vendor_queues: dict[str, VendorQueues] = Field(
+        description="vendor kind → <KIND>_QUEUE_URL and <KIND>_DLQ_URL (all required)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vendor_queues(cls, env: Any) -> Any:
+        if isinstance(env, Mapping) and "vendor_queues" not in env:
+            queues = {
+                kind: {
+                    "queue_url": env.get(f"{spec.env_prefix}_QUEUE_URL"),
+                    "dlq_url": env.get(f"{spec.env_prefix}_DLQ_URL"),
+                }
+                for kind, spec in VENDORS.items()
+            }
+            env = {**env, "vendor_queues": queues}
+        return env

@@ -32,11 +32,12 @@ from decimal import Decimal
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from relay import money, signatures
+from relay import money
 from relay.config import IdentityKey, ItemsSpec, JMESPath, Rule, Source, ValueSpec
-from relay.exceptions import PayloadError
-from relay.mapping import DefaultPaths, ProviderEvent, parse_time, search
-from relay.sources import SourceSpec, WebhookRequest
+from relay.errors import PayloadError
+from relay.ingest import signatures
+from relay.ingest.edge import WebhookRequest
+from relay.ingest.mapping import DefaultPaths, ProviderEvent, parse_time, search
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
     event_time,
@@ -45,6 +46,7 @@ from relay.sources.payloads import (
     validated,
     with_relay,
 )
+from relay.sources.spec import SourceSpec
 
 DEFAULT_TOLERANCE_SECONDS = 300
 CONVERSIONS = (

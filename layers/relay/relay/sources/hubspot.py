@@ -31,12 +31,13 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from relay import money, secrets, signatures
+from relay import money, secrets
 from relay.config import AttributionKey, Rule, Source, ValueSpec
-from relay.exceptions import MissingSignatureError, PayloadError
-from relay.mapping import DefaultPaths, ProviderEvent
+from relay.errors import MissingSignatureError, PayloadError
+from relay.ingest import signatures
+from relay.ingest.edge import WebhookRequest
+from relay.ingest.mapping import DefaultPaths, ProviderEvent
 from relay.settings import IngestSettings
-from relay.sources import SourceSpec, WebhookRequest
 from relay.sources.hubspot_crm import HubSpotCrm, first_contact_id
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
@@ -48,6 +49,7 @@ from relay.sources.payloads import (
     validated,
     with_relay,
 )
+from relay.sources.spec import SourceSpec
 
 DEFAULT_TOLERANCE_SECONDS = 300
 MAX_EVENTS = 100  # HubSpot sends at most 100 events a request

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import requests
-from relay.exceptions import EnrichmentError
+from relay.errors import EnrichmentError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 

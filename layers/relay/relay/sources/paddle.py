@@ -23,11 +23,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from relay import signatures
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
-from relay.mapping import DefaultPaths, ProviderEvent
-from relay.sources import SourceSpec, WebhookRequest
+from relay.ingest import signatures
+from relay.ingest.edge import WebhookRequest
+from relay.ingest.mapping import DefaultPaths, ProviderEvent
 from relay.sources.payloads import ATTRIBUTION_KEYS, checked_money, event_time, load_json, validated
+from relay.sources.spec import SourceSpec
 
 DEFAULT_TOLERANCE_SECONDS = 5
 _COMPLETED = "transaction.completed"

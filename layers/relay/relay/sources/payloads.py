@@ -22,8 +22,8 @@ from typing import Any, TypeVar, get_args
 from pydantic import BaseModel, ValidationError
 from relay import money
 from relay.config import AttributionKey, Source
-from relay.exceptions import ConfigError, MappingError, PayloadError
-from relay.mapping import parse_time
+from relay.errors import ConfigError, MappingError, PayloadError
+from relay.ingest.mapping import parse_time
 
 RELAY_KEY = "relay"
 ATTRIBUTION_KEYS: tuple[str, ...] = get_args(AttributionKey)

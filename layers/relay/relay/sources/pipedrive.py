@@ -28,11 +28,11 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from relay import signatures
 from relay.config import AttributionKey, Rule, Source, ValueSpec
-from relay.exceptions import PayloadError
-from relay.mapping import DefaultPaths, ProviderEvent
-from relay.sources import SourceSpec, WebhookRequest
+from relay.errors import PayloadError
+from relay.ingest import signatures
+from relay.ingest.edge import WebhookRequest
+from relay.ingest.mapping import DefaultPaths, ProviderEvent
 from relay.sources.payloads import (
     checked_money,
     content_key,
@@ -42,6 +42,7 @@ from relay.sources.payloads import (
     source_settings,
     validated,
 )
+from relay.sources.spec import SourceSpec
 
 _FieldKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$", max_length=100)]
 

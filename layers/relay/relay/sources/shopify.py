@@ -29,11 +29,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from relay import signatures
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
-from relay.exceptions import MappingError, PayloadError
-from relay.mapping import DefaultPaths, ProviderEvent, parse_time
-from relay.sources import SourceSpec, WebhookRequest
+from relay.errors import MappingError, PayloadError
+from relay.ingest import signatures
+from relay.ingest.edge import WebhookRequest
+from relay.ingest.mapping import DefaultPaths, ProviderEvent, parse_time
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
     checked_money,
@@ -42,6 +42,7 @@ from relay.sources.payloads import (
     validated,
     with_relay,
 )
+from relay.sources.spec import SourceSpec
 
 # Other names under which a storefront or a pixel commonly stores a key (cookie names, the
 # landing parameter a click id arrives in).

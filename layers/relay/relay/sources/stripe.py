@@ -23,12 +23,13 @@ import json
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from relay import signatures
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
-from relay.exceptions import MappingError, PayloadError
-from relay.mapping import DefaultPaths, ProviderEvent, parse_time
-from relay.sources import SourceSpec, WebhookRequest
+from relay.errors import MappingError, PayloadError
+from relay.ingest import signatures
+from relay.ingest.edge import WebhookRequest
+from relay.ingest.mapping import DefaultPaths, ProviderEvent, parse_time
 from relay.sources.payloads import ATTRIBUTION_KEYS
+from relay.sources.spec import SourceSpec
 
 DEFAULT_TOLERANCE_SECONDS = 300
 _RENEWAL = (

@@ -1,7 +1,7 @@
 """HTTP to the vendors: one requests.Session per cold start, explicit timeouts, answers by type.
 
 Every vendor call goes through `Transport.request`, which turns what happened into the
-relay's delivery errors (relay.exceptions), so callers decide by type, never by text:
+relay's delivery errors (relay.errors), so callers decide by type, never by text:
 
 - 2xx → the response;
 - 429 → TransientDeliveryError with `retry_after` (seconds or an HTTP date);
@@ -15,7 +15,6 @@ relay's delivery errors (relay.exceptions), so callers decide by type, never by 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -23,12 +22,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
-from relay import pii
-from relay.exceptions import PermanentDeliveryError, TransientDeliveryError, UnansweredDeliveryError
+from relay.errors import PermanentDeliveryError, TransientDeliveryError, UnansweredDeliveryError
+from relay.vendors.answers import clean_message, describe
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 CONNECT_TIMEOUT_SECONDS = 3.05  # just over a TCP retransmission window
-MAX_MESSAGE_CHARS = 500
 USER_AGENT = "conversion-relay/0.1 (+server-side conversions)"
 
 # (destination name, milliseconds) for each vendor call that got an HTTP answer
@@ -113,40 +111,12 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def vendor_message(response: requests.Response) -> str | None:
-    """The vendor's reason in one line, whatever its error shape (FastAPI `detail`, `error`,
-    `errors[{field, message}]`, Stripe's `error.message`), scrubbed of PII and bounded."""
+    """The vendor's reason in one line, whatever its error shape, scrubbed of PII and bounded."""
     try:
         body = response.json()
     except ValueError:
         body = response.text
     return clean_message(describe(body))
-
-
-def describe(body: Any) -> str:
-    if body is None:
-        return ""
-    if isinstance(body, str):
-        return body
-    if isinstance(body, list):
-        return "; ".join(part for part in (describe(item) for item in body) if part)
-    if isinstance(body, dict):
-        if "loc" in body and "msg" in body:
-            parts = body["loc"] if isinstance(body["loc"], list) else []
-            loc = [str(part) for part in parts if part != "body"]
-            return f"{'.'.join(loc)}: {body['msg']}" if loc else str(body["msg"])
-        if "message" in body and "field" in body:
-            return f"{body['field']}: {body['message']}" if body["field"] else str(body["message"])
-        for key in ("detail", "error", "errors", "message"):
-            if key in body:
-                return describe(body[key])
-    return json.dumps(body, separators=(",", ":"), default=str)
-
-
-def clean_message(text: str | None) -> str | None:
-    """At most 500 characters, email addresses masked (vendors may echo what they refused)."""
-    if not text:
-        return None
-    return str(pii.scrub(" ".join(text.split())))[:MAX_MESSAGE_CHARS]
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:

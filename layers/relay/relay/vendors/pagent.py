@@ -11,26 +11,42 @@ event); 429 and 5xx are retried. pagent does not dedupe, so an unanswered reques
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
+from pydantic import Field
 from relay import money
-from relay.config import Destination
-from relay.destinations import event_name, pagent_goal
-from relay.exceptions import MissingRequirementError, UnansweredDeliveryError
+from relay.errors import UnansweredDeliveryError
 from relay.models import Conversion
-from relay.vendors import Accepted, Outcome, VendorClient, VendorEvent, properties_of
+from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutcome, properties_of
+from relay.vendors.spec import Destination, VendorSpec
 
 MAX_BATCH = 100
 
 
-def build_event(destination: Destination, conversion: Conversion) -> VendorEvent:
+class PagentDestination(Destination):
+    kind: Literal["pagent"] = Field(description="pagent")
+    api_version: Literal["v1", "v2"] = Field(default="v1", description="pagent: API version")
+    goals: dict[str, str] = Field(
+        default_factory=dict, description="pagent: conversion name → goal UUID when the session has none"
+    )
+
+    def goal(self, conversion: Conversion) -> str | None:
+        """The pagent goal: the browser session's own, else the config's for this conversion name."""
+        return conversion.attribution.pagent.conversion_id or self.goals.get(conversion.name)
+
+    def missing(self, conversion: Conversion) -> str | None:
+        session = conversion.attribution.pagent
+        if not (session.session_id and session.user_id):
+            return "missing_pagent_session"
+        return None if self.goal(conversion) else "missing_pagent_goal"
+
+
+def build_event(destination: PagentDestination, conversion: Conversion) -> VendorEvent:
+    destination.require(conversion)
     session = conversion.attribution.pagent
-    goal = pagent_goal(destination, conversion)
-    if not (session.session_id and session.user_id):
-        raise MissingRequirementError("missing_pagent_session")
-    if not goal:
-        raise MissingRequirementError("missing_pagent_goal")
+    goal = destination.goal(conversion)
     details: VendorEvent = {
-        "label": event_name(destination, conversion.name) or conversion.name,
+        "label": destination.event_name(conversion.name) or conversion.name,
         "time": int(conversion.occurred_at.timestamp() * 1000),
     }
     if conversion.value is not None:
@@ -52,13 +68,14 @@ def build_event(destination: Destination, conversion: Conversion) -> VendorEvent
 
 
 class PagentClient(VendorClient):
+    destination: PagentDestination
     max_batch = MAX_BATCH
     split_statuses = frozenset({400})
 
     def prepare(self, conversion: Conversion) -> list[VendorEvent]:
         return [build_event(self.destination, conversion)]
 
-    def post(self, batch: Sequence[list[VendorEvent]]) -> list[Outcome]:
+    def post(self, batch: Sequence[list[VendorEvent]]) -> list[VendorOutcome]:
         headers = {"Authorization": f"Bearer {self.api_key()}"}
         events = [job[0] for job in batch]
         if self.destination.api_version == "v1":
@@ -78,4 +95,10 @@ class PagentClient(VendorClient):
         return [Accepted(answer.status_code)] * len(events)
 
 
-CLIENT = PagentClient
+SPEC = VendorSpec(
+    kind="pagent",
+    title="Pagent",
+    destination=PagentDestination,
+    client=PagentClient,
+    sandbox="sandboxes.pagent:PagentSandbox",
+)

@@ -15,17 +15,40 @@ not dedupe, so an unanswered request is in doubt.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+from pydantic import Field, HttpUrl
 from relay import money
-from relay.destinations import event_name
-from relay.exceptions import MissingRequirementError, PermanentDeliveryError, UnansweredDeliveryError
+from relay.errors import MissingRequirementError, PermanentDeliveryError, UnansweredDeliveryError
 from relay.models import Conversion, Item
-from relay.vendors import Accepted, Outcome, VendorClient, VendorEvent
-from relay.vendors.http import clean_message, describe
+from relay.vendors.answers import clean_message, describe
+from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutcome
+from relay.vendors.spec import Destination, ProviderApi, VendorSpec
 from relay.vendors.stripe_line_items import StripeLineItems
 
 MAX_BATCH = 100  # jobs per request; QuickLizard documents no limit
+
+
+class QuickLizardDestination(Destination):
+    kind: Literal["quicklizard"] = Field(description="quicklizard")
+    stripe_api_key_secret: str | None = Field(
+        default=None, description="quicklizard: Stripe key to fetch checkout line items"
+    )
+    stripe_api_base: HttpUrl = Field(
+        default=HttpUrl("https://api.stripe.com"),
+        description="quicklizard: Stripe API base URL (a stub locally)",
+    )
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("api_key_secret", "stripe_api_key_secret")
+    closed_vocabulary: ClassVar[bool] = True  # QuickLizard knows "conversion" and "view" only
+
+    def default_event_names(self) -> dict[str, str | None]:
+        return {"purchase": "conversion", "renewal": None, "product_view": "view"}
+
+    def provider_apis(self) -> list[ProviderApi]:
+        if not self.stripe_api_key_secret:
+            return []
+        return [ProviderApi("stripe", str(self.stripe_api_base), self.stripe_api_key_secret)]
 
 
 def build_events(
@@ -61,6 +84,7 @@ def build_events(
 
 
 class QuickLizardClient(VendorClient):
+    destination: QuickLizardDestination
     max_batch = MAX_BATCH
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -79,9 +103,8 @@ class QuickLizardClient(VendorClient):
         )
 
     def prepare(self, conversion: Conversion) -> list[VendorEvent]:
-        name = event_name(self.destination, conversion.name)
-        if not name:
-            raise MissingRequirementError("event_not_mapped")
+        self.destination.require(conversion)
+        name = self.destination.event_name(conversion.name) or conversion.name
         items: Sequence[Item] = conversion.items
         currency = conversion.value.currency if conversion.value else None
         if not items and self._stripe is not None:
@@ -89,7 +112,7 @@ class QuickLizardClient(VendorClient):
             currency = currency or line_currency
         return build_events(conversion, items, currency, name=name, client_key=self.api_key())
 
-    def post(self, batch: Sequence[list[VendorEvent]]) -> list[Outcome]:
+    def post(self, batch: Sequence[list[VendorEvent]]) -> list[VendorOutcome]:
         lines = [event for job in batch for event in job]
         owner = [job_index for job_index, job in enumerate(batch) for _ in job]
         answer = self._post("/events", lines)
@@ -104,7 +127,7 @@ class QuickLizardClient(VendorClient):
                 f"{len(processed)} processed and {len(failed)} failed of {len(lines)} lines",
                 status=answer.status_code,
             )
-        outcomes: list[Outcome] = []
+        outcomes: list[VendorOutcome] = []
         for job_index, job in enumerate(batch):
             errors = [failed[i] for i in sorted(failed) if owner[i] == job_index]
             if not errors:
@@ -137,4 +160,10 @@ def _failed_lines(lines: list[VendorEvent], body: dict[str, Any]) -> dict[int, s
     return failed
 
 
-CLIENT = QuickLizardClient
+SPEC = VendorSpec(
+    kind="quicklizard",
+    title="QuickLizard",
+    destination=QuickLizardDestination,
+    client=QuickLizardClient,
+    sandbox="sandboxes.quicklizard:QuickLizardSandbox",
+)

@@ -2,9 +2,9 @@
 
 POST /v3/stores/{store_id}/public/analytics/{meta|tiktok|snackvideo}/events with
 `X-Scalev-Storefront-Api-Key`; 204 = accepted. User data is per request, so each request
-carries one conversion. Event names come from relay.destinations.event_name (Purchase,
-CompletePayment, or configured) and Meta/TikTok event ids from the destination's template
-(relay.destinations.event_id, e.g. "{order_id}-{event_name}-FORM", the id the browser pixel
+carries one conversion. Event names are the ad platforms' own (Purchase,
+CompletePayment, or configured) and Meta/TikTok event ids come from the destination's template
+(`event_id_template`, e.g. "{order_id}-{event_name}-FORM", the id the browser pixel
 sends too, so Meta and TikTok dedupe the pair and a resend). SnackVideo has no event id and
 needs a click_id. Amounts are major units; whole amounts (IDR) are sent as integers.
 
@@ -15,17 +15,54 @@ external_id location_id fbc fbp): there is no `zp`, so the hashed zip is not sen
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
+from pydantic import Field
 from relay import money
-from relay.config import Destination
-from relay.destinations import event_id, event_name
-from relay.exceptions import MissingRequirementError
 from relay.models import Conversion, Item
-from relay.vendors import Accepted, Outcome, VendorClient, VendorEvent
+from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutcome
+from relay.vendors.spec import Destination, VendorSpec
 
 API_KEY_HEADER = "X-Scalev-Storefront-Api-Key"
+ScalevProvider = Literal["meta", "tiktok", "snackvideo"]
+# Conversion name → the event name each ad platform documents (Scalev passes them through).
+DEFAULT_EVENT_NAMES: dict[str, dict[str, str | None]] = {
+    "meta": {
+        "purchase": "Purchase",
+        "renewal": "Purchase",
+        "signup": "CompleteRegistration",
+        "lead": "Lead",
+        "product_view": "ViewContent",
+    },
+    "tiktok": {
+        "purchase": "CompletePayment",
+        "renewal": "CompletePayment",
+        "signup": "CompleteRegistration",
+        "lead": "SubmitForm",
+        "product_view": "ViewContent",
+    },
+    "snackvideo": {"purchase": "purchase", "product_view": "contentView"},
+}
+
+
+class ScalevDestination(Destination):
+    kind: Literal["scalev"] = Field(description="scalev")
+    store_id: str | None = Field(default=None, description="scalev: store id")
+    provider: ScalevProvider | None = Field(default=None, description="scalev: meta, tiktok or snackvideo")
+
+    required_fields: ClassVar[tuple[str, ...]] = ("store_id", "provider")
+
+    def default_event_names(self) -> dict[str, str | None]:
+        return DEFAULT_EVENT_NAMES[self.provider or "meta"]
+
+    def dedupes(self) -> bool:
+        return self.provider in ("meta", "tiktok")  # on event_id; SnackVideo has none
+
+    def missing(self, conversion: Conversion) -> str | None:
+        if self.provider == "snackvideo" and not conversion.attribution.snackvideo_click_id:
+            return "missing_click_id"
+        return None
 
 
 def amount(amount_minor: int, currency: str) -> int | float:
@@ -34,10 +71,9 @@ def amount(amount_minor: int, currency: str) -> int | float:
     return int(major) if major == major.to_integral_value() else float(major)
 
 
-def build_payload(destination: Destination, conversion: Conversion) -> VendorEvent:
-    name = event_name(destination, conversion.name)
-    if not name:
-        raise MissingRequirementError("event_not_mapped")
+def build_payload(destination: ScalevDestination, conversion: Conversion) -> VendorEvent:
+    destination.require(conversion)
+    name = destination.event_name(conversion.name)
     attribution, identity = conversion.attribution, conversion.identity
     items = [item for item in conversion.items if item.quantity > 0]
     payload: dict[str, Any] = {
@@ -59,7 +95,7 @@ def build_payload(destination: Destination, conversion: Conversion) -> VendorEve
                 "fbp": attribution.fbp,
             }
         )
-        event = {"event_id": event_id(destination, conversion), "event_name": name}
+        event = {"event_id": destination.event_id(conversion), "event_name": name}
         event["parameters"] = meta_parameters(conversion, items)
     elif destination.provider == "tiktok":
         payload["user"] = _compact(
@@ -72,11 +108,9 @@ def build_payload(destination: Destination, conversion: Conversion) -> VendorEve
                 "user_agent": attribution.client_user_agent,
             }
         )
-        event = {"event_id": event_id(destination, conversion), "event": name}
+        event = {"event_id": destination.event_id(conversion), "event": name}
         event["parameters"] = tiktok_parameters(conversion, items)
     else:
-        if not attribution.snackvideo_click_id:
-            raise MissingRequirementError("missing_click_id")
         payload["click_id"] = attribution.snackvideo_click_id
         event = {"event_name": name, "properties": snackvideo_properties(conversion, items)}
     payload["events"] = [_compact(event)]
@@ -178,12 +212,13 @@ def _compact(mapping: dict[str, Any]) -> dict[str, Any]:
 
 
 class ScalevClient(VendorClient):
+    destination: ScalevDestination
     max_batch = 1  # user data is per request
 
     def prepare(self, conversion: Conversion) -> list[VendorEvent]:
         return [build_payload(self.destination, conversion)]
 
-    def post(self, batch: Sequence[list[VendorEvent]]) -> list[Outcome]:
+    def post(self, batch: Sequence[list[VendorEvent]]) -> list[VendorOutcome]:
         (payload,) = batch[0]
         store = quote(self.destination.store_id or "", safe="")
         path = f"/v3/stores/{store}/public/analytics/{self.destination.provider}/events"
@@ -191,4 +226,10 @@ class ScalevClient(VendorClient):
         return [Accepted(answer.status_code)]
 
 
-CLIENT = ScalevClient
+SPEC = VendorSpec(
+    kind="scalev",
+    title="Scalev",
+    destination=ScalevDestination,
+    client=ScalevClient,
+    sandbox="sandboxes.scalev:ScalevSandbox",
+)

@@ -10,32 +10,40 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+from pydantic import Field
 from relay import money
-from relay.config import Destination
-from relay.destinations import event_name
-from relay.exceptions import MissingRequirementError, PermanentDeliveryError, UnansweredDeliveryError
+from relay.errors import PermanentDeliveryError, UnansweredDeliveryError
 from relay.models import Conversion
-from relay.vendors import Accepted, Outcome, VendorClient, VendorEvent, properties_of
-from relay.vendors.http import clean_message, describe
+from relay.vendors.answers import clean_message, describe
+from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutcome, properties_of
+from relay.vendors.spec import Destination, VendorSpec
 
 MAX_BATCH = 100
 MAX_PROPERTIES_BYTES = 10 * 1024
 
 
-def build_event(destination: Destination, conversion: Conversion) -> VendorEvent:
-    session = conversion.attribution.scan_session_id
-    name = event_name(destination, conversion.name)
-    if not session:
-        raise MissingRequirementError("missing_scan_session_id")
-    if not name:
-        raise MissingRequirementError("event_not_mapped")
+class ScanovaDestination(Destination):
+    kind: Literal["scanova"] = Field(description="scanova")
+    site_id: str | None = Field(default=None, description="scanova: tracking site id")
+
+    required_fields: ClassVar[tuple[str, ...]] = ("site_id",)
+
+    def dedupes(self) -> bool:
+        return True  # the event id is the conversion id, and Scanova answers "duplicate"
+
+    def missing(self, conversion: Conversion) -> str | None:
+        return None if conversion.attribution.scan_session_id else "missing_scan_session_id"
+
+
+def build_event(destination: ScanovaDestination, conversion: Conversion) -> VendorEvent:
+    destination.require(conversion)
     event: VendorEvent = {
         "site_id": destination.site_id,
-        "event_name": name,
+        "event_name": destination.event_name(conversion.name),
         "event_id": str(conversion.conversion_id),
-        "scan_session_id": session,
+        "scan_session_id": conversion.attribution.scan_session_id,
         "event_time": conversion.occurred_at.isoformat(),
     }
     if conversion.value is not None:
@@ -72,13 +80,14 @@ def _size(value: Any) -> int:
 
 
 class ScanovaClient(VendorClient):
+    destination: ScanovaDestination
     max_batch = MAX_BATCH
     split_statuses = frozenset({422})
 
     def prepare(self, conversion: Conversion) -> list[VendorEvent]:
         return [build_event(self.destination, conversion)]
 
-    def post(self, batch: Sequence[list[VendorEvent]]) -> list[Outcome]:
+    def post(self, batch: Sequence[list[VendorEvent]]) -> list[VendorOutcome]:
         headers = {"X-API-Key": self.api_key()}
         events = [job[0] for job in batch]
         if len(events) == 1:
@@ -89,14 +98,14 @@ class ScanovaClient(VendorClient):
         return [_result(answer.status_code, by_index.get(index)) for index in range(len(events))]
 
 
-def _single(status: int, body: Any) -> Outcome:
+def _single(status: int, body: Any) -> VendorOutcome:
     verdict = body.get("status") if isinstance(body, dict) else None
     if verdict in ("accepted", "duplicate"):
         return Accepted(status, duplicate=verdict == "duplicate")
     return UnansweredDeliveryError(f"unexpected answer status {verdict!r}", status=status)
 
 
-def _result(status: int, result: dict[str, Any] | None) -> Outcome:
+def _result(status: int, result: dict[str, Any] | None) -> VendorOutcome:
     if result is None:
         return UnansweredDeliveryError("no result for this event in the batch answer", status=status)
     if result.get("status") == "rejected":
@@ -109,4 +118,10 @@ def _result(status: int, result: dict[str, Any] | None) -> Outcome:
     return _single(status, result)
 
 
-CLIENT = ScanovaClient
+SPEC = VendorSpec(
+    kind="scanova",
+    title="Scanova",
+    destination=ScanovaDestination,
+    client=ScanovaClient,
+    sandbox="sandboxes.scanova:ScanovaSandbox",
+)

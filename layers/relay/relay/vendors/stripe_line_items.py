@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from urllib.parse import quote
 
-from relay.exceptions import PermanentDeliveryError, TransientDeliveryError, UnansweredDeliveryError
+from relay.errors import PermanentDeliveryError, TransientDeliveryError, UnansweredDeliveryError
 from relay.models import Conversion, Item
 from relay.vendors.http import Transport
 

@@ -25,14 +25,13 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from relay import secrets
 from relay.config import RelayConfig, Source, load_config
-from relay.destinations import skip_reason
-from relay.exceptions import ClaimInProgressError, RequestError
-from relay.http import error_response, respond, webhook_request
-from relay.mapping import ProviderEvent, handled_event_types, map_event
+from relay.errors import ClaimInProgressError, RequestError
+from relay.ingest.edge import error_response, respond, webhook_request
+from relay.ingest.mapping import ProviderEvent, handled_event_types, map_event
+from relay.ingest.queueing import JobQueues
 from relay.models import DeliveryJob
-from relay.queueing import JobQueues
 from relay.settings import IngestSettings
-from relay.sources import SourceSpec, load_source
+from relay.sources.spec import SourceSpec, load_source
 
 logger = Logger(child=True)
 
@@ -119,7 +118,7 @@ class IngestPipeline:
                 destination = destinations.get(name)
                 if destination is None:
                     continue  # disabled in the config
-                reason = skip_reason(destination, item.conversion)
+                reason = destination.skip_reason(item.conversion)
                 if reason:
                     skipped[f"{name}:{reason}"] += 1
                     self._count("DestinationSkipped", {"destination": name, "reason": reason})
@@ -194,7 +193,7 @@ def build_ingest(source_name: str, metrics: Metrics, environ: dict[str, str] | N
         spec=spec,
         config=config,
         signing_secrets=signing_secrets,
-        queues=JobQueues(boto3.client("sqs"), settings.queue_urls(), kinds),
+        queues=JobQueues(boto3.client("sqs"), settings.queue_urls, kinds),
         persistence=persistence,
         idempotency=idempotency,
         metrics=metrics,

@@ -18,7 +18,7 @@ from typing import Any
 import jmespath
 from relay import money, pii
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
-from relay.exceptions import InvalidMoneyError, MappingError
+from relay.errors import InvalidMoneyError, MappingError
 from relay.models import (
     Attribution,
     Consent,

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from relay.exceptions import (
+from relay.errors import (
     ClaimInProgressError,
     EnqueueError,
     EnrichmentError,
@@ -23,9 +25,23 @@ from relay.exceptions import (
     PayloadTooLargeError,
     RequestError,
 )
-from relay.sources import WebhookRequest
 
 logger = Logger(child=True)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An inbound HTTP request, as API Gateway delivered it (body as raw bytes)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+    public_url: str = ""  # scheme://host/path?query as the provider called it (HubSpot v3 signs it)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
 
 
 def respond(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -20,10 +20,23 @@ import binascii
 import hashlib
 import hmac
 import re
-import time
 from collections.abc import Mapping, Sequence
 
-from relay.exceptions import MissingSignatureError, SignatureError, StaleTimestampError
+from relay.errors import MissingSignatureError, SignatureError
+from relay.ingest.signing import (
+    TimestampedHmac,
+    b64,
+    check_signed,
+    hex_digest,
+    hmac_sha256,
+    one_timestamp,
+    parse_timestamp,
+    require_header,
+    split_params,
+    usable_secrets,
+    utf8,
+    values_of,
+)
 
 __all__ = [
     "verify_basic_auth",
@@ -37,112 +50,9 @@ __all__ = [
     "verify_stripe",
 ]
 
-# Unix time in seconds or milliseconds; the length cap keeps absurd values from overflowing float().
-_TIMESTAMP = re.compile(r"[0-9]{1,15}")
-
-
-# --- shared helpers --------------------------------------------------------------------------------
-
-
-def _b(text: str) -> bytes:
-    # surrogatepass: a header value can never make encoding (and so the request) crash.
-    return text.encode("utf-8", "surrogatepass")
-
-
-def _hmac_sha256(key: bytes, message: bytes) -> bytes:
-    return hmac.new(key, message, hashlib.sha256).digest()
-
-
-def _b64(digest: bytes) -> bytes:
-    return base64.b64encode(digest)
-
-
-def _hex(digest: bytes) -> bytes:
-    return digest.hex().encode("ascii")
-
-
-def _usable(secrets: Sequence[str], provider: str) -> list[str]:
-    """The configured secrets that may be used; raises if there is none.
-
-    Empty secrets are dropped: an HMAC keyed with "" is one anybody can compute.
-    """
-    if isinstance(secrets, str | bytes):
-        # A bare string would be iterated character by character, i.e. one-letter secrets.
-        raise TypeError("secrets must be a sequence of strings, not a single string")
-    usable = [secret for secret in secrets if secret]
-    if not usable:
-        raise SignatureError(f"no {provider} signing secret configured")
-    return usable
-
-
-def _check_signed(expected: Sequence[bytes], received: Sequence[str], what: str) -> None:
-    """Raise unless one expected signature (one per configured secret) equals one received signature.
-
-    Every comparison is constant-time. `any` stops at the first match, which only tells a sender
-    who already holds a valid signature that it is valid.
-    """
-    received_bytes = [_b(signature) for signature in received]
-    if not any(hmac.compare_digest(e, r) for e in expected for r in received_bytes):
-        raise SignatureError(f"{what} does not match any of the {len(expected)} configured secret(s)")
-
-
-def _check_timestamp(timestamp: float, tolerance: float | None, now: float | None) -> None:
-    """Reject a timestamp (Unix seconds) more than `tolerance` s in the past or in the future.
-
-    A falsy tolerance disables the check. The future side matters as much as the past side: a
-    far-future timestamp would otherwise make a captured request replayable for that long.
-    """
-    if not tolerance:
-        return
-    age = (time.time() if now is None else now) - timestamp
-    if age > tolerance:
-        raise StaleTimestampError(f"timestamp {age:.0f} s old, tolerance {tolerance} s")
-    if -age > tolerance:
-        raise StaleTimestampError(f"timestamp {-age:.0f} s in the future, tolerance {tolerance} s")
-
-
-def _parse_timestamp(value: str | int, what: str) -> str:
-    """The timestamp exactly as sent (it is part of the signed content), checked to be an integer."""
-    text = str(value).strip()
-    if not _TIMESTAMP.fullmatch(text):
-        raise SignatureError(f"timestamp in {what} is not a Unix time integer")
-    return text
-
-
-def _split_params(header: str, item_sep: str, kv_sep: str) -> list[tuple[str, str]]:
-    """`k=v,k=v` (Stripe), `k=v;k=v` (Paddle), `v1,sig v1,sig` (Standard Webhooks) as pairs.
-
-    Keys may repeat (several signatures during a rotation); items without `kv_sep` are dropped.
-    """
-    pairs = []
-    for item in header.split(item_sep):
-        key, sep, value = item.strip().partition(kv_sep)
-        if sep:
-            pairs.append((key.strip(), value.strip()))
-    return pairs
-
-
-def _values(pairs: list[tuple[str, str]], key: str) -> list[str]:
-    return [value for k, value in pairs if k == key and value]
-
-
-def _one_timestamp(pairs: list[tuple[str, str]], key: str, what: str) -> str:
-    values = [value for k, value in pairs if k == key]
-    if not values:
-        raise SignatureError(f"no {key}= timestamp in {what}")
-    if len(values) > 1:
-        raise SignatureError(f"more than one {key}= timestamp in {what}")
-    return _parse_timestamp(values[0], what)
-
-
-def _require_header(value: str | int | None, name: str) -> str:
-    text = "" if value is None else str(value).strip()
-    if not text:
-        raise MissingSignatureError(f"missing {name} header")
-    return text
-
-
 # --- Stripe ----------------------------------------------------------------------------------------
+
+_STRIPE = TimestampedHmac("Stripe-Signature v1 signature", encode=hex_digest)
 
 
 def verify_stripe(
@@ -159,18 +69,14 @@ def verify_stripe(
     decoded) and sends it hex in `v1`. Only `v1` counts, as in Stripe's SDKs: `v0` is a test-mode
     signature made with a fake secret.
     """
-    secrets = _usable(secrets, "Stripe")
-    header = _require_header(header, "Stripe-Signature")
-    pairs = _split_params(header, ",", "=")
-    t = _one_timestamp(pairs, "t", "Stripe-Signature header")
-    signatures = _values(pairs, "v1")
+    secrets = usable_secrets(secrets, "Stripe")
+    header = require_header(header, "Stripe-Signature")
+    pairs = split_params(header, ",", "=")
+    t = one_timestamp(pairs, "t", "Stripe-Signature header")
+    signatures = values_of(pairs, "v1")
     if not signatures:
         raise SignatureError("no v1 signature in Stripe-Signature header")
-    signed = _b(f"{t}.") + body
-    expected = [_hex(_hmac_sha256(_b(secret), signed)) for secret in secrets]
-    _check_signed(expected, signatures, "Stripe-Signature v1 signature")
-    _check_timestamp(int(t), tolerance, now)
-    return int(t)
+    return _STRIPE.verify(utf8(f"{t}.") + body, t, signatures, secrets, tolerance=tolerance, now=now)
 
 
 # --- HubSpot ---------------------------------------------------------------------------------------
@@ -180,6 +86,7 @@ def verify_stripe(
 # case-insensitive in percent-encoding (RFC 3986 §2.1), hence the IGNORECASE.
 _HUBSPOT_DECODED = {f"%{ord(c):02X}": c for c in ":/?@!$'()*,;"}
 _HUBSPOT_ESCAPE = re.compile("|".join(_HUBSPOT_DECODED), re.IGNORECASE)
+_HUBSPOT_V3 = TimestampedHmac("X-HubSpot-Signature-v3", encode=b64, units_per_second=1000)
 
 
 def _hubspot_v3_uri(uri: str) -> str:
@@ -204,16 +111,13 @@ def verify_hubspot_v3(
     HubSpot called (scheme, host, path, query in the order sent); the listed escapes are decoded
     here. `tolerance` is in seconds (HubSpot: reject older than 5 minutes).
     """
-    secrets = _usable(secrets, "HubSpot")
-    signature = _require_header(signature, "X-HubSpot-Signature-v3")
-    ts = _parse_timestamp(
-        _require_header(timestamp_ms, "X-HubSpot-Request-Timestamp"), "X-HubSpot-Request-Timestamp header"
+    secrets = usable_secrets(secrets, "HubSpot")
+    signature = require_header(signature, "X-HubSpot-Signature-v3")
+    ts = parse_timestamp(
+        require_header(timestamp_ms, "X-HubSpot-Request-Timestamp"), "X-HubSpot-Request-Timestamp header"
     )
-    signed = _b(f"{method.upper()}{_hubspot_v3_uri(uri)}") + body + _b(ts)
-    expected = [_b64(_hmac_sha256(_b(secret), signed)) for secret in secrets]
-    _check_signed(expected, [signature], "X-HubSpot-Signature-v3")
-    _check_timestamp(int(ts) / 1000, tolerance, now)
-    return int(ts)
+    signed = utf8(f"{method.upper()}{_hubspot_v3_uri(uri)}") + body + utf8(ts)
+    return _HUBSPOT_V3.verify(signed, ts, [signature], secrets, tolerance=tolerance, now=now)
 
 
 def verify_hubspot_v2(
@@ -223,19 +127,19 @@ def verify_hubspot_v2(
 
     A plain hash, not an HMAC, and no timestamp: that is HubSpot's legacy scheme, not a choice here.
     """
-    secrets = _usable(secrets, "HubSpot")
-    signature = _require_header(signature, "X-HubSpot-Signature")
-    rest = _b(f"{method.upper()}{uri}") + body
-    expected = [_hex(hashlib.sha256(_b(secret) + rest).digest()) for secret in secrets]
-    _check_signed(expected, [signature], "X-HubSpot-Signature v2")
+    secrets = usable_secrets(secrets, "HubSpot")
+    signature = require_header(signature, "X-HubSpot-Signature")
+    rest = utf8(f"{method.upper()}{uri}") + body
+    expected = [hex_digest(hashlib.sha256(utf8(secret) + rest).digest()) for secret in secrets]
+    check_signed(expected, [signature], "X-HubSpot-Signature v2")
 
 
 def verify_hubspot_v1(*, body: bytes, signature: str | None, secrets: Sequence[str]) -> None:
     """Check `X-HubSpot-Signature` version v1: hex SHA-256 of secret + body (legacy, no timestamp)."""
-    secrets = _usable(secrets, "HubSpot")
-    signature = _require_header(signature, "X-HubSpot-Signature")
-    expected = [_hex(hashlib.sha256(_b(secret) + body).digest()) for secret in secrets]
-    _check_signed(expected, [signature], "X-HubSpot-Signature v1")
+    secrets = usable_secrets(secrets, "HubSpot")
+    signature = require_header(signature, "X-HubSpot-Signature")
+    expected = [hex_digest(hashlib.sha256(utf8(secret) + body).digest()) for secret in secrets]
+    check_signed(expected, [signature], "X-HubSpot-Signature v1")
 
 
 def verify_hubspot(
@@ -281,6 +185,8 @@ def verify_hubspot(
 
 # --- Paddle ----------------------------------------------------------------------------------------
 
+_PADDLE = TimestampedHmac("Paddle-Signature h1 signature", encode=hex_digest)
+
 
 def verify_paddle(
     body: bytes,
@@ -294,18 +200,14 @@ def verify_paddle(
 
     hex(HMAC-SHA256(secret key, "{ts}:" + body)). Paddle's SDK defaults to 5 s of tolerance.
     """
-    secrets = _usable(secrets, "Paddle")
-    header = _require_header(header, "Paddle-Signature")
-    pairs = _split_params(header, ";", "=")
-    ts = _one_timestamp(pairs, "ts", "Paddle-Signature header")
-    signatures = _values(pairs, "h1")
+    secrets = usable_secrets(secrets, "Paddle")
+    header = require_header(header, "Paddle-Signature")
+    pairs = split_params(header, ";", "=")
+    ts = one_timestamp(pairs, "ts", "Paddle-Signature header")
+    signatures = values_of(pairs, "h1")
     if not signatures:
         raise SignatureError("no h1 signature in Paddle-Signature header")
-    signed = _b(f"{ts}:") + body
-    expected = [_hex(_hmac_sha256(_b(secret), signed)) for secret in secrets]
-    _check_signed(expected, signatures, "Paddle-Signature h1 signature")
-    _check_timestamp(int(ts), tolerance, now)
-    return int(ts)
+    return _PADDLE.verify(utf8(f"{ts}:") + body, ts, signatures, secrets, tolerance=tolerance, now=now)
 
 
 # --- Shopify ---------------------------------------------------------------------------------------
@@ -313,10 +215,10 @@ def verify_paddle(
 
 def verify_shopify(body: bytes, header: str | None, secrets: Sequence[str]) -> None:
     """Check `X-Shopify-Hmac-Sha256`: base64(HMAC-SHA256(app client secret, body)). No timestamp."""
-    secrets = _usable(secrets, "Shopify")
-    header = _require_header(header, "X-Shopify-Hmac-Sha256")
-    expected = [_b64(_hmac_sha256(_b(secret), body)) for secret in secrets]
-    _check_signed(expected, [header], "X-Shopify-Hmac-Sha256")
+    secrets = usable_secrets(secrets, "Shopify")
+    header = require_header(header, "X-Shopify-Hmac-Sha256")
+    expected = [b64(hmac_sha256(utf8(secret), body)) for secret in secrets]
+    check_signed(expected, [header], "X-Shopify-Hmac-Sha256")
 
 
 # --- Standard Webhooks -----------------------------------------------------------------------------
@@ -335,6 +237,9 @@ def _standard_webhooks_key(secret: str) -> bytes:
     return key
 
 
+_STANDARD_WEBHOOKS = TimestampedHmac("webhook-signature v1 signature", encode=b64, key=_standard_webhooks_key)
+
+
 def verify_standard_webhooks(
     body: bytes,
     *,
@@ -350,18 +255,15 @@ def verify_standard_webhooks(
     base64(HMAC-SHA256(decoded secret, "{id}.{timestamp}." + body)); the signature header holds
     space-separated `v1,<base64>` entries. Other versions (e.g. asymmetric `v1a`) are ignored.
     """
-    secrets = _usable(secrets, "Standard Webhooks")
-    msg_id = _require_header(msg_id, "webhook-id")
-    signature_header = _require_header(signature_header, "webhook-signature")
-    ts = _parse_timestamp(_require_header(timestamp, "webhook-timestamp"), "webhook-timestamp header")
-    signatures = _values(_split_params(signature_header, " ", ","), "v1")
+    secrets = usable_secrets(secrets, "Standard Webhooks")
+    msg_id = require_header(msg_id, "webhook-id")
+    signature_header = require_header(signature_header, "webhook-signature")
+    ts = parse_timestamp(require_header(timestamp, "webhook-timestamp"), "webhook-timestamp header")
+    signatures = values_of(split_params(signature_header, " ", ","), "v1")
     if not signatures:
         raise SignatureError("no v1 signature in webhook-signature header")
-    signed = _b(f"{msg_id}.{ts}.") + body
-    expected = [_b64(_hmac_sha256(_standard_webhooks_key(secret), signed)) for secret in secrets]
-    _check_signed(expected, signatures, "webhook-signature v1 signature")
-    _check_timestamp(int(ts), tolerance, now)
-    return int(ts)
+    signed = utf8(f"{msg_id}.{ts}.") + body
+    return _STANDARD_WEBHOOKS.verify(signed, ts, signatures, secrets, tolerance=tolerance, now=now)
 
 
 # --- HTTP Basic (Pipedrive) ------------------------------------------------------------------------
@@ -377,7 +279,7 @@ def verify_basic_auth(header: str | None, credentials: Sequence[tuple[str, str]]
     pairs = [(user, password) for user, password in credentials if password]  # "" would admit anyone
     if not pairs:
         raise SignatureError("no Basic auth credentials configured")
-    header = _require_header(header, "Authorization")
+    header = require_header(header, "Authorization")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":  # auth-scheme is case-insensitive (RFC 9110 §11.1)
         raise SignatureError("Authorization header is not Basic")
@@ -391,8 +293,8 @@ def verify_basic_auth(header: str | None, credentials: Sequence[tuple[str, str]]
         raise SignatureError("Authorization Basic credentials lack the user:password colon")
     matched = False
     for expected_user, expected_password in pairs:
-        user_ok = hmac.compare_digest(user, _b(expected_user))
-        password_ok = hmac.compare_digest(password, _b(expected_password))
+        user_ok = hmac.compare_digest(user, utf8(expected_user))
+        password_ok = hmac.compare_digest(password, utf8(expected_password))
         matched |= user_ok & password_ok
     if not matched:
         raise SignatureError("Authorization Basic credentials do not match any configured user")

@@ -2,11 +2,17 @@
 
 Errors carry what the caller needs (an HTTP status for requests, a retry class for
 deliveries) as attributes, so answers are chosen by type in one place
-(`relay.http.error_response`, `relay.delivery`) and never by matching message text.
+(`relay.ingest.edge.error_response`, `relay.delivery`) and never by matching message text.
 Messages must never contain raw PII or secrets.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class RelayError(Exception):
@@ -26,6 +32,34 @@ class ConfigError(RelayError):
         self.problems = problems or []
         detail = "; ".join(f"{path}: {why}" for path, why in self.problems)
         super().__init__(f"{message}: {detail}" if detail else message)
+
+
+def validation_problems(
+    exc: ValidationError,
+    *,
+    prefix: Sequence[str | int] = (),
+    limit: int | None = None,
+    loc: Callable[[tuple[str | int, ...]], tuple[str | int, ...]] | None = None,
+) -> list[tuple[str, str]]:
+    """A pydantic error as (dotted path, why) pairs: the one way the relay reports bad data.
+
+    Never the rejected value (it may be PII). A ValueError raised by one of our own validators
+    is shown by its message alone, without pydantic's "Value error, " prefix.
+    """
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False)[:limit]:
+        path = loc(tuple(error["loc"])) if loc else tuple(error["loc"])
+        where = ".".join(str(part) for part in (*prefix, *path)) or "(top level)"
+        problems.append((where, _why(error)))
+    return problems
+
+
+def _why(error: dict) -> str:
+    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
+    if error["type"] in ("model_type", "dict_type"):  # pydantic names a class; say it in JSON terms
+        return "must be a JSON object"
+    return error["msg"]
 
 
 class SecretNotFoundError(ConfigError):

@@ -1,0 +1,1 @@
+"""The `relay` operator command line (installed in the venv, not shipped in the Lambda layer)."""
