@@ -429,7 +429,7 @@ def _compact(document: Any) -> bytes:
 
 HUBSPOT_PORTAL_ID = 62515  # the portal of HubSpot's own examples
 HUBSPOT_APP_ID = 54321
-HUBSPOT_WON_DEAL_ID = 9001  # seeded in local.sandboxes.hubspot_api: won, 1500.50 USD, contact 201
+HUBSPOT_WON_DEAL_ID = 9001  # seeded in sandboxes.hubspot_api: won, 1500.50 USD, contact 201
 HUBSPOT_OPEN_DEAL_ID = 9002
 HUBSPOT_CONTACT_ID = 123  # the objectId of HubSpot's signature example (contact.creation.json)
 

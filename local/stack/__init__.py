@@ -8,7 +8,7 @@
   Secrets Manager) created from template.yaml by local.world.build_world;
 - the template's HttpApi routes (local.apigw) and SQS event source mappings
   (local.pollers), each function in its own execution environments (local.runtime);
-- the vendor sandboxes (local.sandboxes) for every loopback URL of the relay config;
+- the vendor sandboxes (the `sandboxes` package) for every loopback URL of the relay config;
 - GET /_local/status (what `make status` prints), /_local/ledger (every delivery ledger
   item) and /_local/info (what `make send` needs: routes and their signing secrets' names).
 
@@ -31,13 +31,13 @@ from relay.config import RelayConfig, load_config
 from local.apigw import HttpAnswer, HttpApi, Route
 from local.pollers import EventSourceMapping, QueuePoller
 from local.runtime import FunctionRuntime, Invocation, lambda_environment
-from local.sandboxes import Sandbox
 from local.stack.aws import LOCAL_CREDENTIALS, EmbeddedAws, PortInUseError, ensure_port_free
 from local.stack.logs import compact
 from local.stack.sandboxes import SandboxPlan, is_loopback, plan_sandboxes, start_sandboxes
 from local.stack.secrets import WEBHOOK_SECRETS, local_secrets
 from local.stack.status import MetricsTally, QueueRef, StatusCollector
 from local.world import REPO_ROOT, FunctionSpec, World, build_world, load_template
+from sandboxes import Sandbox
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "relay.local.yaml"
 DEFAULT_RETRY_DELAY_SCALE = 0.01

@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 
 from relay.config import RelayConfig
 
-from local.sandboxes import SANDBOXES, Sandbox
-from local.sandboxes.hubspot_api import HubSpotApiSandbox
-from local.sandboxes.stripe_api import StripeApiSandbox
+from sandboxes import SANDBOXES, Sandbox
+from sandboxes.hubspot_api import HubSpotApiSandbox
+from sandboxes.stripe_api import StripeApiSandbox
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # The vendor sandboxes, and the stubs of the provider APIs the relay reads: Stripe (QuickLizard

@@ -16,7 +16,7 @@ from typing import Any
 from relay.config import Destination, RelayConfig
 
 from local import events
-from local.sandboxes import pagent, quicklizard, scalev, scanova, stripe_api
+from sandboxes import pagent, quicklizard, scalev, scanova, stripe_api
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from relay.replay import LOGICAL_PREFIX, QueuePair, Replayer, ReplayRequest, bui
 
 from local.lambda_context import LambdaContext
 from local.pollers import failed_items, lambda_record
-from local.sandboxes import FaultPlan, ScanovaSandbox
 from local.world import World
+from sandboxes import FaultPlan, ScanovaSandbox
 
 pytestmark = pytest.mark.integration
 

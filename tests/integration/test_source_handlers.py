@@ -32,8 +32,8 @@ from relay.models import DeliveryJob, conversion_id
 
 from local import events
 from local.lambda_context import LambdaContext
-from local.sandboxes import FaultPlan, HubSpotApiSandbox
 from local.world import REPO_ROOT, World
+from sandboxes import FaultPlan, HubSpotApiSandbox
 
 pytestmark = pytest.mark.integration
 

@@ -75,7 +75,7 @@ DEFAULT_SESSIONS: dict[str, tuple[str | None, list[dict[str, Any]]]] = {
 class StripeApiSandbox(Sandbox):
     """`api_keys`: accepted secret keys; `sessions`: session id → (payment intent, line items)."""
 
-    name = "stripe"  # the key local/stack/sandboxes.py looks up in local.sandboxes.SANDBOXES
+    name = "stripe"  # the key local/stack/sandboxes.py looks up in sandboxes.SANDBOXES
 
     def __init__(
         self,
