@@ -34,17 +34,14 @@ from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
-from .base import (
+from .api import ApiError, Request, Response, Route
+from .base import Sandbox
+from .validation import (
     ARRAY,
     INTEGER,
     NUMBER,
     OBJECT,
     STRING,
-    ApiError,
-    Request,
-    Response,
-    Route,
-    Sandbox,
     Schema,
     at_least,
     length,

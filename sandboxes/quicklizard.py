@@ -27,15 +27,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .base import (
+from .api import ApiError, Request, Response, Route
+from .base import Sandbox
+from .validation import (
     NUMBER,
     STRING,
-    ApiError,
     Problem,
-    Request,
-    Response,
-    Route,
-    Sandbox,
     Schema,
     at_least,
     http_url,

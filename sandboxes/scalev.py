@@ -36,17 +36,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .base import (
+from .api import ApiError, Request, Response, Route
+from .base import Sandbox
+from .validation import (
     ARRAY,
     INTEGER,
     OBJECT,
     STRING,
-    ApiError,
     Field,
-    Request,
-    Response,
-    Route,
-    Sandbox,
     Schema,
     at_least,
     format_loc,

@@ -34,16 +34,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import (
+from .api import ApiError, Request, Response, Route
+from .base import Sandbox, utc_now_iso
+from .validation import (
     ARRAY,
     NUMBER,
     OBJECT,
     STRING,
-    ApiError,
-    Request,
-    Response,
-    Route,
-    Sandbox,
     Schema,
     at_least,
     currency_code,
@@ -56,7 +53,6 @@ from .base import (
     optional,
     required,
     sha256_hex,
-    utc_now_iso,
     uuid_string,
 )
 

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .base import ApiError, Request, Response, Route, Sandbox
+from .api import ApiError, Request, Response, Route
+from .base import Sandbox
 
 # The local stack stores this key under the config's stripe_api_key_secret (local/stack/secrets.py).
 DEFAULT_API_KEYS = frozenset({"sk_test_local_conversion_relay"})

@@ -659,7 +659,7 @@ class WholeBatchScanova(ScanovaSandbox):
     """An emulator that answers 422 for the whole batch when any event is invalid."""
 
     def _post_batch(self, request):  # type: ignore[override]
-        from sandboxes.base import ApiError
+        from sandboxes.api import ApiError
         from sandboxes.scanova import EVENT
 
         body = request.json()
