@@ -104,6 +104,7 @@ class Sandbox:
     - `routes()`: the vendor endpoints; handlers take a `Request` and return a `Response`
       or raise `ApiError`, and store what they accept with `record()`.
     - `error_body(error)`: the vendor's error JSON (default `{"error": message}`).
+    - `default_credential(destination)`: a vendor sandbox's default key for a destination.
     """
 
     name: ClassVar[str] = "sandbox"
@@ -127,6 +128,15 @@ class Sandbox:
 
     def error_body(self, error: ApiError) -> Any:
         return {"error": error.message}
+
+    @classmethod
+    def default_credential(cls, destination: Any) -> str:
+        """The credential this sandbox accepts by default for a relay config destination.
+
+        Duck-typed on the destination (`site_id`, `store_id`, …) so that the sandboxes need not
+        import the relay; the local stack stores the value under the destination's secret name.
+        """
+        raise NotImplementedError(f"the {cls.name} sandbox has no default credential")
 
     # ---- lifecycle
 

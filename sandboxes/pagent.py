@@ -88,6 +88,10 @@ class PagentSandbox(Sandbox):
         self.api_keys = frozenset(DEFAULT_API_KEYS if api_keys is None else api_keys)
         super().__init__(rate_limit=requests_per_minute, **options)
 
+    @classmethod
+    def default_credential(cls, destination: Any) -> str:
+        return min(DEFAULT_API_KEYS)
+
     def routes(self) -> Sequence[Route]:
         return (
             Route("POST", "/v1/conversions", partial(self._ingest, schema=_bulk(V1_EVENT), bulk=True)),

@@ -69,6 +69,10 @@ class QuickLizardSandbox(Sandbox):
         self.client_keys = frozenset(DEFAULT_CLIENT_KEYS if client_keys is None else client_keys)
         super().__init__(rate_limit=requests_per_minute, **options)
 
+    @classmethod
+    def default_credential(cls, destination: Any) -> str:
+        return min(DEFAULT_CLIENT_KEYS)
+
     def routes(self) -> Sequence[Route]:
         return (Route("POST", "/events", self._post_events),)
 

@@ -142,6 +142,11 @@ class ScalevSandbox(Sandbox):
         self.stores = dict(DEFAULT_STORES if stores is None else stores)
         super().__init__(rate_limit=requests_per_minute, **options)
 
+    @classmethod
+    def default_credential(cls, destination: Any) -> str:
+        """The default storefront key of the destination's `store_id`."""
+        return DEFAULT_STORES[destination.store_id or ""]
+
     def routes(self) -> Sequence[Route]:
         providers = "|".join(PROVIDERS)
         pattern = rf"/v3/stores/(?P<store_id>[^/]+)/public/analytics/(?P<provider>{providers})/events"

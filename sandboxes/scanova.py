@@ -103,6 +103,11 @@ class ScanovaSandbox(Sandbox):
         self.api_keys = dict(DEFAULT_API_KEYS if api_keys is None else api_keys)
         super().__init__(rate_limit=events_per_minute, **options)
 
+    @classmethod
+    def default_credential(cls, destination: Any) -> str:
+        """The default key of the destination's `site_id` (a key belongs to one site)."""
+        return next(key for key, site in DEFAULT_API_KEYS.items() if site == destination.site_id)
+
     def routes(self) -> Sequence[Route]:
         return (
             Route("POST", "/server-events", self._post_event),

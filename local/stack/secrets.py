@@ -16,7 +16,7 @@ from typing import Any
 from relay.config import Destination, RelayConfig
 
 from local import events
-from sandboxes import pagent, quicklizard, scalev, scanova, stripe_api
+from sandboxes import SANDBOXES, stripe_api
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,7 @@ HUBSPOT_TOKEN = WebhookSecret(
 
 def sandbox_credential(destination: Destination) -> str:
     """The credential the sandbox of this destination's vendor accepts by default."""
-    if destination.kind == "scanova":
-        return next(key for key, site in scanova.DEFAULT_API_KEYS.items() if site == destination.site_id)
-    if destination.kind == "scalev":
-        return scalev.DEFAULT_STORES[destination.store_id or ""]
-    if destination.kind == "pagent":
-        return min(pagent.DEFAULT_API_KEYS)
-    return min(quicklizard.DEFAULT_CLIENT_KEYS)
+    return SANDBOXES[destination.kind].default_credential(destination)
 
 
 def local_secrets(
