@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from local.events import ATTRIBUTION_METADATA, CUSTOMER_DETAILS
+from testkit.scenario import ATTRIBUTION_METADATA, CUSTOMER_DETAILS
 
 from .api import ApiError, Request, Response, Route
 from .base import CONTROL_PREFIX, Sandbox

@@ -7,7 +7,7 @@ bearer token):
 - `GET /v1/checkout/sessions?payment_intent=pi_…`: the sessions of a payment intent.
 
 Sessions are seeded with `seed_session(...)`; by default the sessions of the sample events in
-local/events.py are there. Errors use Stripe's shape, `{"error": {"type", "message"}}`: 401
+testkit/stripe.py are there. Errors use Stripe's shape, `{"error": {"type", "message"}}`: 401
 for a missing or unknown key, 404 for an unknown session, 400 for a bad `limit`.
 """
 
@@ -60,7 +60,7 @@ def line_item(
     }
 
 
-# The sessions of local/events.py's sample Stripe events, so `make send` reaches QuickLizard.
+# The sessions of testkit/stripe.py's sample Stripe events, so `make send` reaches QuickLizard.
 DEFAULT_SESSIONS: dict[str, tuple[str | None, list[dict[str, Any]]]] = {
     "cs_test_a1b2c3": (
         "pi_3MtwBwLkdIwHu7ix28a3tqPa",

@@ -15,8 +15,8 @@ from typing import Any
 
 from relay.config import Destination, RelayConfig
 
-from local import events
 from sandboxes import SANDBOXES, stripe_api
+from testkit.secrets import LOCAL_HUBSPOT_TOKEN, LOCAL_WEBHOOK_SECRETS
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,12 @@ _OVERRIDES = {  # provider → (template parameter, environment variable)
     "events": ("EventsWebhookSecretName", "EVENTS_WEBHOOK_SECRET"),
 }
 WEBHOOK_SECRETS: dict[str, WebhookSecret] = {
-    provider: WebhookSecret(provider, parameter, env, events.LOCAL_WEBHOOK_SECRETS[provider])
+    provider: WebhookSecret(provider, parameter, env, LOCAL_WEBHOOK_SECRETS[provider])
     for provider, (parameter, env) in _OVERRIDES.items()
 }
 # Not a webhook secret: the private-app token the HubSpot function reads deals with.
 HUBSPOT_TOKEN = WebhookSecret(
-    "hubspot-api", "HubSpotTokenSecretName", "HUBSPOT_PRIVATE_APP_TOKEN", events.LOCAL_HUBSPOT_TOKEN
+    "hubspot-api", "HubSpotTokenSecretName", "HUBSPOT_PRIVATE_APP_TOKEN", LOCAL_HUBSPOT_TOKEN
 )
 
 
