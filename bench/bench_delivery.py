@@ -71,7 +71,7 @@ SECRETS = {
 # The sandboxes without rate limits (the bench measures the relay, not the vendors' quotas).
 _SANDBOX_SCRIPT = """
 import sys
-from local.sandboxes import PagentSandbox, QuickLizardSandbox, ScalevSandbox, ScanovaSandbox
+from sandboxes import PagentSandbox, QuickLizardSandbox, ScalevSandbox, ScanovaSandbox
 sandboxes = [ScanovaSandbox(events_per_minute=None), PagentSandbox(requests_per_minute=None),
              ScalevSandbox(requests_per_minute=None), QuickLizardSandbox(requests_per_minute=None)]
 for sandbox in sandboxes:

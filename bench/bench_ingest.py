@@ -310,14 +310,14 @@ def stubbed_clients(checkouts: int) -> tuple[Callable[..., Any], Callable[[int],
 
 def signed_checkouts(count: int) -> list[dict[str, Any]]:
     """Distinct checkout.session.completed events (new ids: no duplicate short-cut), signed now."""
-    from local import events
+    import testkit
 
-    template = events.sample_stripe_events()["checkout_session_completed"]
+    template = testkit.sample_stripe_events()["checkout_session_completed"]
     signed = []
     for i in range(count):
         event = copy.deepcopy(template)
         event["id"] = f"evt_bench_{i:06d}"
-        signed.append(events.signed_stripe_http_event(event, secret=SECRET))
+        signed.append(testkit.signed_stripe_http_event(event, secret=SECRET))
     return signed
 
 

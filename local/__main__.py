@@ -1,5 +1,5 @@
-"""`python -m local`: the same as `relay-local` (see local.cli)."""
+"""`python -m local`: the same as `relay-local` (see local.commands)."""
 
-from local.cli import main
+from local.commands import main
 
 raise SystemExit(main())

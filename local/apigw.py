@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from local.events import http_api_event
 from local.runtime import FunctionRuntime, Invocation
+from testkit.apigw import http_api_event
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload quota
 NOT_FOUND = (404, {"message": "Not Found"})

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from relay.config import RelayConfig
+from relay.vendors.registry import VENDORS, vendor_spec
 
-from local.sandboxes import SANDBOXES, Sandbox
-from local.sandboxes.hubspot_api import HubSpotApiSandbox
-from local.sandboxes.stripe_api import StripeApiSandbox
+from sandboxes import Sandbox
+from sandboxes.hubspot_api import HubSpotApiSandbox
+from sandboxes.stripe_api import StripeApiSandbox
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # The vendor sandboxes, and the stubs of the provider APIs the relay reads: Stripe (QuickLizard
@@ -17,8 +19,16 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # HubSpot source reads deals and contacts from its settings.api_base).
 STRIPE_API_SANDBOX = StripeApiSandbox.name
 HUBSPOT_API_SANDBOX = HubSpotApiSandbox.name
+
+
+def vendor_sandbox(kind: str) -> type[Sandbox]:
+    """The sandbox a vendor's spec names ("module:Class")."""
+    module, _, name = vendor_spec(kind).sandbox.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 AVAILABLE: dict[str, type[Sandbox]] = {
-    **SANDBOXES,
+    **{kind: vendor_sandbox(kind) for kind in VENDORS},
     STRIPE_API_SANDBOX: StripeApiSandbox,
     HUBSPOT_API_SANDBOX: HubSpotApiSandbox,
 }

@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from relay.config import Destination, RelayConfig
+from relay.config import RelayConfig
+from relay.vendors.spec import Destination
 
-from local import events
-from local.sandboxes import pagent, quicklizard, scalev, scanova, stripe_api
+from local.stack.sandboxes import vendor_sandbox
+from sandboxes import stripe_api
+from testkit.secrets import LOCAL_HUBSPOT_TOKEN, LOCAL_WEBHOOK_SECRETS
 
 
 @dataclass(frozen=True)
@@ -39,24 +41,18 @@ _OVERRIDES = {  # provider → (template parameter, environment variable)
     "events": ("EventsWebhookSecretName", "EVENTS_WEBHOOK_SECRET"),
 }
 WEBHOOK_SECRETS: dict[str, WebhookSecret] = {
-    provider: WebhookSecret(provider, parameter, env, events.LOCAL_WEBHOOK_SECRETS[provider])
+    provider: WebhookSecret(provider, parameter, env, LOCAL_WEBHOOK_SECRETS[provider])
     for provider, (parameter, env) in _OVERRIDES.items()
 }
 # Not a webhook secret: the private-app token the HubSpot function reads deals with.
 HUBSPOT_TOKEN = WebhookSecret(
-    "hubspot-api", "HubSpotTokenSecretName", "HUBSPOT_PRIVATE_APP_TOKEN", events.LOCAL_HUBSPOT_TOKEN
+    "hubspot-api", "HubSpotTokenSecretName", "HUBSPOT_PRIVATE_APP_TOKEN", LOCAL_HUBSPOT_TOKEN
 )
 
 
 def sandbox_credential(destination: Destination) -> str:
     """The credential the sandbox of this destination's vendor accepts by default."""
-    if destination.kind == "scanova":
-        return next(key for key, site in scanova.DEFAULT_API_KEYS.items() if site == destination.site_id)
-    if destination.kind == "scalev":
-        return scalev.DEFAULT_STORES[destination.store_id or ""]
-    if destination.kind == "pagent":
-        return min(pagent.DEFAULT_API_KEYS)
-    return min(quicklizard.DEFAULT_CLIENT_KEYS)
+    return vendor_sandbox(destination.kind).default_credential(destination)
 
 
 def local_secrets(

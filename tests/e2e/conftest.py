@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.cli import send_document
+from local.commands import send_document
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CONFIG = REPO_ROOT / "config" / "relay.local.yaml"

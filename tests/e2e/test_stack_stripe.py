@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local import events
+import testkit
 
 pytestmark = pytest.mark.e2e
 
@@ -55,26 +55,26 @@ def unique_checkout(*, event_type: str = "checkout.session.completed") -> tuple[
     """A checkout of its own (ids, click id and visitor id unique to the test) and its payment intent."""
     tag = uuid.uuid4().hex[:12]
     metadata = {
-        **events.ATTRIBUTION_METADATA,
+        **testkit.ATTRIBUTION_METADATA,
         "snackvideo_click_id": f"kwai_{tag}",
         "quicklizard_vid": f"vid_{tag}",
     }
     intent_id = f"pi_e2e_{tag}"
-    checkout = events.stripe_event(
+    checkout = testkit.stripe_event(
         event_type,
-        events.checkout_session(session_id=f"cs_e2e_{tag}", payment_intent=intent_id, metadata=metadata),
+        testkit.checkout_session(session_id=f"cs_e2e_{tag}", payment_intent=intent_id, metadata=metadata),
         event_id=f"evt_e2e_cs_{tag}",
     )
-    intent = events.stripe_event(
+    intent = testkit.stripe_event(
         "payment_intent.succeeded",
-        events.payment_intent(intent_id=intent_id, metadata=metadata),
+        testkit.payment_intent(intent_id=intent_id, metadata=metadata),
         event_id=f"evt_e2e_pi_{tag}",
     )
     return checkout, intent
 
 
 def http_event(stripe_event: dict) -> dict:
-    return events.signed_stripe_http_event(stripe_event)
+    return testkit.signed_stripe_http_event(stripe_event)
 
 
 def deliveries_of(stack, checkout: dict, conversion_id: str) -> dict[str, int]:
@@ -129,14 +129,14 @@ def test_every_sample_stripe_event_reaches_the_right_sandboxes(stack, poll):
         event = scanova[conversion_id]
         assert event["event_name"] == name
         assert event["site_id"] == "site_local"
-        assert event["scan_session_id"] == events.SCAN_SESSION_ID
+        assert event["scan_session_id"] == testkit.SCAN_SESSION_ID
         if name != "signup":  # a subscription names its customer by id only
             assert event["user_identifiers"]["email_hash"] == EMAIL_HASH
         assert event.get("conversion_value") == (value and {"amount": value, "currency": "USD"})
 
     pagent = {e["properties"]["order_id"]: e for e in stack.accepted("pagent")}
     assert {order: (e["label"], e["session_data"]["session_id"]) for order, e in pagent.items()} == {
-        order: (name, events.PAGENT_SESSION["session_id"]) for _, order, name, _, _, _ in expected
+        order: (name, testkit.PAGENT_SESSION["session_id"]) for _, order, name, _, _, _ in expected
     }
 
     scalev = stack.accepted("scalev")
@@ -147,8 +147,8 @@ def test_every_sample_stripe_event_reaches_the_right_sandboxes(stack, poll):
     assert {e["event_id"]: e["event"] for e in by_provider["tiktok"]} == {
         f"{order}-{tiktok}-FORM": tiktok for _, order, _, _, tiktok, _ in expected
     }
-    assert all(e["user_data"]["fbc"] == events.ATTRIBUTION_METADATA["fbc"] for e in by_provider["meta"])
-    assert all(e["user"]["ttclid"] == events.ATTRIBUTION_METADATA["ttclid"] for e in by_provider["tiktok"])
+    assert all(e["user_data"]["fbc"] == testkit.ATTRIBUTION_METADATA["fbc"] for e in by_provider["meta"])
+    assert all(e["user"]["ttclid"] == testkit.ATTRIBUTION_METADATA["ttclid"] for e in by_provider["tiktok"])
     assert Counter(
         (e["event_name"], (e.get("properties") or {}).get("value")) for e in by_provider["snackvideo"]
     ) == (Counter((name, value) for _, _, name, _, _, value in expected))
@@ -225,7 +225,7 @@ def test_a_forged_signature_is_refused_and_nothing_moves(stack, poll):
         body,
         {
             "Content-Type": "application/json",
-            "Stripe-Signature": events.stripe_signature(body, "whsec_forged"),
+            "Stripe-Signature": testkit.stripe_signature(body, "whsec_forged"),
         },
     )
 

@@ -42,7 +42,8 @@ from relay.vendors.registry import VENDORS
 
 from local.lambda_context import LambdaContext
 from local.pollers import failed_items, lambda_record
-from local.sandboxes import (
+from local.world import REPO_ROOT, World
+from sandboxes import (
     FaultPlan,
     PagentSandbox,
     QuickLizardSandbox,
@@ -50,8 +51,7 @@ from local.sandboxes import (
     ScalevSandbox,
     ScanovaSandbox,
 )
-from local.sandboxes.stripe_api import StripeApiSandbox, line_item
-from local.world import REPO_ROOT, World
+from sandboxes.stripe_api import StripeApiSandbox, line_item
 
 pytestmark = pytest.mark.integration
 
@@ -659,8 +659,8 @@ class WholeBatchScanova(ScanovaSandbox):
     """An emulator that answers 422 for the whole batch when any event is invalid."""
 
     def _post_batch(self, request):  # type: ignore[override]
-        from local.sandboxes.base import ApiError
-        from local.sandboxes.scanova import EVENT
+        from sandboxes.api import ApiError
+        from sandboxes.scanova import EVENT
 
         body = request.json()
         problems = [p for i, e in enumerate(body.get("events", [])) for p in EVENT.validate(e, ("events", i))]

@@ -24,14 +24,14 @@ import yaml
 from relay import pii
 from relay.models import DeliveryJob, conversion_id
 
-from local import events
+import testkit
 from local.lambda_context import LambdaContext
 from local.world import World
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-SECRET = events.LOCAL_STRIPE_SECRET
+SECRET = testkit.LOCAL_STRIPE_SECRET
 SECRET_NAME = "conversion-relay/stripe-webhook-secret"
 VENDOR_QUEUES = ("ScanovaQueue", "PagentQueue", "ScalevQueue", "QuickLizardQueue")
 DESTINATION_QUEUES = {
@@ -44,7 +44,7 @@ DESTINATION_QUEUES = {
 }
 PI = "pi_3MtwBwLkdIwHu7ix28a3tqPa"
 CHECKOUT_PURCHASE = str(conversion_id("stripe", PI, "purchase"))
-# Raw customer data of local.events' fictitious customer, as it may be spelled anywhere
+# Raw customer data of the testkit's fictitious customer, as it may be spelled anywhere
 RAW_PII = ("jenny.rosen@", "jenny", "rosen", "954-7888", "6169547888", "(616)", "menlo park", "hacker way")
 
 
@@ -70,18 +70,18 @@ def request(
     body = stripe_event if isinstance(stripe_event, bytes) else json.dumps(stripe_event).encode()
     signature = header if header is not None else stripe_header(body, secret, timestamp)
     headers = {"Stripe-Signature": signature} if signature else {}
-    return events.http_api_event("/webhooks/stripe", body, headers, method=method, base64_body=base64_body)
+    return testkit.http_api_event("/webhooks/stripe", body, headers, method=method, base64_body=base64_body)
 
 
 def sample(name: str, **livemode: bool) -> dict[str, Any]:
-    event = events.sample_stripe_events()[name]
+    event = testkit.sample_stripe_events()[name]
     event.update(livemode)
     return event
 
 
 def checkout(event_id: str = "evt_checkout", **kwargs: Any) -> dict[str, Any]:
-    return events.stripe_event(
-        "checkout.session.completed", events.checkout_session(**kwargs), event_id=event_id
+    return testkit.stripe_event(
+        "checkout.session.completed", testkit.checkout_session(**kwargs), event_id=event_id
     )
 
 
@@ -220,8 +220,8 @@ def test_each_job_carries_the_hashed_identity_attribution_and_filterable_attribu
     )
     assert conversion.identity.email == pii.hash_email("Jenny.Rosen@Example.com")
     assert conversion.identity.phone == pii.sha256_hex("16169547888")
-    assert conversion.attribution.scan_session_id == events.SCAN_SESSION_ID
-    assert conversion.attribution.pagent.user_id == events.PAGENT_SESSION["user_id"]
+    assert conversion.attribution.scan_session_id == testkit.SCAN_SESSION_ID
+    assert conversion.attribution.pagent.user_id == testkit.PAGENT_SESSION["user_id"]
     attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
     assert attributes == {
         "destination": "scanova",
@@ -273,9 +273,9 @@ def test_ingest_emits_powertools_metrics(ingest, capsys):
 def test_an_unpaid_checkout_waits_for_async_payment_succeeded(ingest):
     waiting = ingest.post(request(checkout("evt_unpaid", paid=False, payment_intent="pi_async")))
     assert (waiting.status, waiting.body["conversions"], waiting.body["jobs"]) == (200, [], 0)
-    settled = events.stripe_event(
+    settled = testkit.stripe_event(
         "checkout.session.async_payment_succeeded",
-        events.checkout_session(payment_intent="pi_async"),
+        testkit.checkout_session(payment_intent="pi_async"),
         event_id="evt_settled",
     )
     answer = ingest.post(request(settled))
@@ -292,10 +292,10 @@ def test_a_checkout_and_its_payment_intent_are_one_purchase(ingest):
 
 
 def test_a_subscription_checkout_and_its_first_invoice_are_one_purchase(ingest):
-    session = events.checkout_session(mode="subscription", payment_intent=None)
+    session = testkit.checkout_session(mode="subscription", payment_intent=None)
     session.update(invoice="in_1MtHbELkdIwHu7ixl4OzzPMv", subscription="sub_1MowQVLkdIwHu7ixeRlqHVzs")
     from_checkout = ingest.post(
-        request(events.stripe_event("checkout.session.completed", session, event_id="evt_s"))
+        request(testkit.stripe_event("checkout.session.completed", session, event_id="evt_s"))
     )
     from_invoice = ingest.post(request(sample("invoice_paid")))
     assert from_checkout.body["conversions"] == from_invoice.body["conversions"]
@@ -311,7 +311,7 @@ def test_invoices_first_is_a_purchase_renewal_is_named_by_the_config(start):
 
 
 def test_a_zero_amount_trial_invoice_is_not_a_purchase(ingest):
-    free = events.stripe_event("invoice.paid", events.invoice(amount_paid=0), event_id="evt_free")
+    free = testkit.stripe_event("invoice.paid", testkit.invoice(amount_paid=0), event_id="evt_free")
     answer = ingest.post(request(free))
     assert (answer.status, answer.body["conversions"], answer.body["jobs"]) == (200, [], 0)
 
@@ -326,7 +326,7 @@ def test_a_trial_subscription_is_a_signup(ingest):
 
 @pytest.mark.parametrize("event_type", ["charge.refunded", "customer.created", "invoice.created"])
 def test_other_event_types_are_acknowledged_and_ignored(ingest, event_type):
-    other = events.stripe_event(event_type, events.invoice(), event_id="evt_other")
+    other = testkit.stripe_event(event_type, testkit.invoice(), event_id="evt_other")
     answer = ingest.post(request(other))
     assert (answer.status, answer.body) == (
         200,
@@ -356,23 +356,23 @@ def scanova_attribution(ingest: Ingest) -> list[str | None]:
 
 def test_attribution_from_payment_intent_metadata(ingest):
     ingest.post(request(sample("payment_intent_succeeded")))
-    assert scanova_attribution(ingest) == [events.SCAN_SESSION_ID]
+    assert scanova_attribution(ingest) == [testkit.SCAN_SESSION_ID]
 
 
 def test_attribution_from_subscription_metadata_on_invoices(ingest):
     # The invoice carries it as parent.subscription_details.metadata (current API versions)
     ingest.post(request(sample("invoice_paid")))
-    assert scanova_attribution(ingest) == [events.SCAN_SESSION_ID]
+    assert scanova_attribution(ingest) == [testkit.SCAN_SESSION_ID]
 
 
 def test_attribution_from_client_reference_id_where_the_config_says(ingest):
     # Given a checkout whose storefront put the Scanova session in client_reference_id only
     event = checkout(metadata={})
-    event["data"]["object"]["client_reference_id"] = events.SCAN_SESSION_ID
+    event["data"]["object"]["client_reference_id"] = testkit.SCAN_SESSION_ID
     # When relayed with the local config (its scan_session_id path falls back on it)
     ingest.post(request(event))
     # Then Scanova gets the session
-    assert scanova_attribution(ingest) == [events.SCAN_SESSION_ID]
+    assert scanova_attribution(ingest) == [testkit.SCAN_SESSION_ID]
 
 
 def test_a_destination_missing_its_attribution_is_skipped_and_counted(ingest, capsys):
@@ -503,9 +503,9 @@ def test_the_tolerance_is_configurable(start):
 
 
 def test_the_derived_stripe_vector_verifies_through_the_handler(start):
-    # tests/fixtures/providers/SOURCES.md: secret whsec_test_secret, body = setup_intent.created.json's exact
+    # testkit/fixtures/SOURCES.md: secret whsec_test_secret, body = setup_intent.created.json's exact
     # bytes, t=1492774577 (2017: tolerance off). A setup_intent event is not a conversion: 200 ignored.
-    body = (REPO / "tests/fixtures/providers/stripe/setup_intent.created.json").read_bytes()
+    body = (testkit.FIXTURES / "stripe" / "setup_intent.created.json").read_bytes()
     header = "t=1492774577,v1=dccd2eaed99c4b0533e7e3e6cfc4f64482d9854ee794c9b2bf12309b1ab543e8"
     assert stripe.WebhookSignature.verify_header(body, header, "whsec_test_secret", tolerance=None)
     ingest = start(env={"WEBHOOK_SECRET": "whsec_test_secret"}, signing_tolerance_seconds=0)

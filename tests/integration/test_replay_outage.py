@@ -31,8 +31,8 @@ from relay.vendors.registry import VENDORS
 
 from local.lambda_context import LambdaContext
 from local.pollers import failed_items, lambda_record
-from local.sandboxes import FaultPlan, ScanovaSandbox
 from local.world import World
+from sandboxes import FaultPlan, ScanovaSandbox
 
 pytestmark = pytest.mark.integration
 

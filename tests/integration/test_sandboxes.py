@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.sandboxes import (
+from sandboxes import (
     FaultPlan,
     PagentSandbox,
     QuickLizardSandbox,
@@ -418,10 +418,10 @@ def test_start_all_runs_every_vendor() -> None:
 
 
 def test_cli_prints_urls_and_stops_on_sigterm() -> None:
-    """Given `python -m local.sandboxes`, when it has printed the four URLs and gets SIGTERM,
+    """Given `python -m sandboxes`, when it has printed the four URLs and gets SIGTERM,
     then the URLs answer while it runs and it exits cleanly."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.sandboxes"], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "sandboxes"], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
     )
     try:
         lines = [process.stdout.readline().split() for _ in range(4)]

@@ -30,15 +30,15 @@ import standardwebhooks
 import yaml
 from relay.models import DeliveryJob, conversion_id
 
-from local import events
+import testkit
 from local.lambda_context import LambdaContext
-from local.sandboxes import FaultPlan, HubSpotApiSandbox
 from local.world import REPO_ROOT, World
+from sandboxes import FaultPlan, HubSpotApiSandbox
 
 pytestmark = pytest.mark.integration
 
 LOCAL_CONFIG = REPO_ROOT / "config" / "relay.local.yaml"
-FIXTURES = REPO_ROOT / "tests" / "fixtures" / "providers"
+FIXTURES = testkit.FIXTURES
 FUNCTIONS = {
     "hubspot": "HubSpotWebhookFunction",
     "pipedrive": "PipedriveWebhookFunction",
@@ -110,7 +110,7 @@ def assert_well_queued(jobs: list[tuple[str, DeliveryJob, str]], conversions: li
 @pytest.fixture
 def world_secrets(world_secrets: dict[str, str]) -> dict[str, str]:
     # The HubSpot function reads its CRM token from Secrets Manager (HUBSPOT_TOKEN_SECRET_NAME).
-    return {**world_secrets, HUBSPOT_TOKEN_SECRET: events.LOCAL_HUBSPOT_TOKEN}
+    return {**world_secrets, HUBSPOT_TOKEN_SECRET: testkit.LOCAL_HUBSPOT_TOKEN}
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def start(
             config["sources"][name] = {**entry, **changes, "settings": settings}
         path = tmp_path / f"relay-{provider}-{next(count)}.yaml"
         path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        env = {"RELAY_CONFIG": str(path), "WEBHOOK_SECRET": secret or events.LOCAL_WEBHOOK_SECRETS[provider]}
+        env = {"RELAY_CONFIG": str(path), "WEBHOOK_SECRET": secret or testkit.LOCAL_WEBHOOK_SECRETS[provider]}
         return Relay(moto_world, load_handler(moto_world.functions[FUNCTIONS[provider]], env))
 
     return start
@@ -144,35 +144,35 @@ def start(
 
 # Each provider: a valid body, and how to sign any body (with a secret, at a time) as it does.
 def _hubspot(body: bytes, secret: str, at: int) -> dict[str, Any]:
-    signature = events.hubspot_signature_v3(body, secret=secret, timestamp_ms=at * 1000)
-    return events.http_api_event("/webhooks/hubspot", body, signature)
+    signature = testkit.hubspot_signature_v3(body, secret=secret, timestamp_ms=at * 1000)
+    return testkit.http_api_event("/webhooks/hubspot", body, signature)
 
 
 def _pipedrive(body: bytes, secret: str, at: int) -> dict[str, Any]:
-    return events.http_api_event(
-        "/webhooks/pipedrive", body, {"Authorization": events.basic_authorization(secret)}
+    return testkit.http_api_event(
+        "/webhooks/pipedrive", body, {"Authorization": testkit.basic_authorization(secret)}
     )
 
 
 def _paddle(body: bytes, secret: str, at: int) -> dict[str, Any]:
-    return events.http_api_event(
-        "/webhooks/paddle", body, {"Paddle-Signature": events.paddle_signature(body, secret, at)}
+    return testkit.http_api_event(
+        "/webhooks/paddle", body, {"Paddle-Signature": testkit.paddle_signature(body, secret, at)}
     )
 
 
 def _shopify(body: bytes, secret: str, at: int) -> dict[str, Any]:
     headers = {
-        "X-Shopify-Hmac-Sha256": events.shopify_hmac(body, secret),
+        "X-Shopify-Hmac-Sha256": testkit.shopify_hmac(body, secret),
         "X-Shopify-Topic": "orders/paid",
         "X-Shopify-Webhook-Id": "7f1c2d3e-0000-4000-8000-000000000001",
-        "X-Shopify-Shop-Domain": events.SHOPIFY_SHOP_DOMAIN,
+        "X-Shopify-Shop-Domain": testkit.SHOPIFY_SHOP_DOMAIN,
     }
-    return events.http_api_event("/webhooks/shopify", body, headers)
+    return testkit.http_api_event("/webhooks/shopify", body, headers)
 
 
 def _events(body: bytes, secret: str, at: int) -> dict[str, Any]:
-    return events.http_api_event(
-        "/events", body, events.standard_webhooks_signature("msg_1", body, secret, at)
+    return testkit.http_api_event(
+        "/events", body, testkit.standard_webhooks_signature("msg_1", body, secret, at)
     )
 
 
@@ -184,11 +184,11 @@ SIGN = {
     "events": _events,
 }
 VALID = {
-    "hubspot": lambda: [events.hubspot_deal_stage_change()],
-    "pipedrive": events.pipedrive_deal_won,
-    "paddle": lambda: events.paddle_notification("transaction.completed", events.paddle_transaction()),
-    "shopify": events.shopify_order,
-    "events": events.backend_purchase,
+    "hubspot": lambda: [testkit.hubspot_deal_stage_change()],
+    "pipedrive": testkit.pipedrive_deal_won,
+    "paddle": lambda: testkit.paddle_notification("transaction.completed", testkit.paddle_transaction()),
+    "shopify": testkit.shopify_order,
+    "events": testkit.backend_purchase,
 }
 WRONG_SECRET = {
     "hubspot": "not-the-client-secret",
@@ -215,7 +215,7 @@ def signed(provider: str, document: Any = None, *, secret: str | None = None, at
         else json.dumps(VALID[provider]() if document is None else document).encode()
     )
     return SIGN[provider](
-        body, secret or events.LOCAL_WEBHOOK_SECRETS[provider], int(time.time()) if at is None else at
+        body, secret or testkit.LOCAL_WEBHOOK_SECRETS[provider], int(time.time()) if at is None else at
     )
 
 
@@ -283,7 +283,7 @@ def test_hubspots_v1_example_passes_the_handler_when_v1_is_allowed(start, hubspo
         "X-HubSpot-Signature": "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de",
         "X-HubSpot-Signature-Version": "v1",
     }
-    status, answer = relay.post(events.http_api_event("/webhooks/hubspot", body, headers))
+    status, answer = relay.post(testkit.http_api_event("/webhooks/hubspot", body, headers))
     # Then contact 123 is a lead, its identity read from the CRM (token from Secrets Manager)
     assert status == 200, answer
     assert answer["conversions"] == [str(conversion_id("hubspot", "123", "lead"))]
@@ -300,7 +300,7 @@ def test_hubspots_v1_example_is_refused_by_default(start):
         "X-HubSpot-Signature": "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de",
         "X-HubSpot-Signature-Version": "v1",
     }
-    status, answer = relay.post(events.http_api_event("/webhooks/hubspot", body, headers))
+    status, answer = relay.post(testkit.http_api_event("/webhooks/hubspot", body, headers))
     assert (status, answer["error"]) == (401, "missing_signature")
 
 
@@ -321,7 +321,7 @@ def test_hubspots_v3_vector_passes_the_signature_check_of_the_handler(start):
         "X-HubSpot-Request-Timestamp": "15000000",
     }
     status, answer = relay.post(
-        events.http_api_event("/webhooks/hubspot", b"{'example_field':'example_value'}", headers)
+        testkit.http_api_event("/webhooks/hubspot", b"{'example_field':'example_value'}", headers)
     )
     # Then the signature is accepted and the body refused as malformed (400, not 401)
     assert (status, answer["error"]) == (400, "malformed_payload")
@@ -331,16 +331,16 @@ def test_a_hubspot_batch_claims_each_event_and_reads_only_what_can_convert(start
     # Given a batch: a new contact, a deal moved to an open stage, a deal moved to won
     relay = start("hubspot")
     batch = [
-        events.hubspot_contact_creation(),
-        events.hubspot_deal_stage_change(events.HUBSPOT_OPEN_DEAL_ID, "qualifiedtobuy", event_id=2),
-        events.hubspot_deal_stage_change(event_id=3),
+        testkit.hubspot_contact_creation(),
+        testkit.hubspot_deal_stage_change(testkit.HUBSPOT_OPEN_DEAL_ID, "qualifiedtobuy", event_id=2),
+        testkit.hubspot_deal_stage_change(event_id=3),
     ]
     status, answer = relay.post(signed("hubspot", batch))
     assert status == 200, answer
     lead, open_stage, won = answer["events"]
     assert lead["conversions"] == [str(conversion_id("hubspot", "123", "lead"))]
     assert open_stage["conversions"] == []
-    assert won["conversions"] == [str(conversion_id("hubspot", str(events.HUBSPOT_WON_DEAL_ID), "purchase"))]
+    assert won["conversions"] == [str(conversion_id("hubspot", str(testkit.HUBSPOT_WON_DEAL_ID), "purchase"))]
     # Then the open-stage change read nothing from the CRM
     assert sorted(r["path"] for r in hubspot_api.requests()) == [
         "/crm/v3/objects/contacts/123",
@@ -351,16 +351,16 @@ def test_a_hubspot_batch_claims_each_event_and_reads_only_what_can_convert(start
     assert {(j.conversion.value.amount_minor, j.conversion.value.currency) for j in purchases} == {
         (150050, "USD")
     }
-    assert {j.conversion.attribution.scan_session_id for j in purchases} == {events.SCAN_SESSION_ID}
+    assert {j.conversion.attribution.scan_session_id for j in purchases} == {testkit.SCAN_SESSION_ID}
 
 
 def test_a_hubspot_redelivery_is_a_duplicate(start, hubspot_api):
     # Given HubSpot redelivers the notification (attemptNumber 1, a new signature)
     relay = start("hubspot")
-    status, first = relay.post(signed("hubspot", [events.hubspot_deal_stage_change(attempt=0)]))
+    status, first = relay.post(signed("hubspot", [testkit.hubspot_deal_stage_change(attempt=0)]))
     reads = len(hubspot_api.requests())
     relay.jobs()
-    again = relay.post(signed("hubspot", [events.hubspot_deal_stage_change(attempt=1)]))
+    again = relay.post(signed("hubspot", [testkit.hubspot_deal_stage_change(attempt=1)]))
     # Then it is answered like the first, without reading the CRM or queueing again
     assert again == (status, first)
     assert len(hubspot_api.requests()) == reads
@@ -404,12 +404,12 @@ def test_a_refused_crm_token_is_a_5xx_so_hubspot_retries_after_the_fix(start, wo
 
 def test_a_won_pipedrive_deal_is_an_exact_purchase_and_other_changes_are_not(start):
     relay = start("pipedrive")
-    assert relay.post(signed("pipedrive", events.pipedrive_deal_won(value=1499.99)))[0] == 200
+    assert relay.post(signed("pipedrive", testkit.pipedrive_deal_won(value=1499.99)))[0] == 200
     (_, job, _), *_ = relay.jobs()
     assert (job.conversion.value.amount_minor, job.conversion.value.currency) == (149999, "EUR")
-    assert job.conversion.attribution.scan_session_id == events.SCAN_SESSION_ID
+    assert job.conversion.attribution.scan_session_id == testkit.SCAN_SESSION_ID
     # When only the title of the won deal changes, Then nothing converts
-    title = events.pipedrive_notification("change", "deal", events.pipedrive_deal(), {"title": "x"})
+    title = testkit.pipedrive_notification("change", "deal", testkit.pipedrive_deal(), {"title": "x"})
     status, answer = relay.post(signed("pipedrive", title))
     assert (status, answer["conversions"], answer["jobs"]) == (200, [], 0)
 
@@ -417,7 +417,7 @@ def test_a_won_pipedrive_deal_is_an_exact_purchase_and_other_changes_are_not(sta
 def test_pipedrive_credentials_rotate(start):
     # Given the secret holds the old and the new user:password
     relay = start("pipedrive", secret="relay:old-password\nrelay:new-password")
-    person = events.pipedrive_notification("create", "person", events.pipedrive_person())
+    person = testkit.pipedrive_notification("create", "person", testkit.pipedrive_person())
     for credentials in ("relay:old-password", "relay:new-password"):
         status, answer = relay.post(signed("pipedrive", person, secret=credentials))
         assert status == 200, answer
@@ -426,9 +426,9 @@ def test_pipedrive_credentials_rotate(start):
 
 def test_a_pipedrive_retry_is_a_duplicate(start):
     relay = start("pipedrive")
-    first = relay.post(signed("pipedrive", events.pipedrive_deal_won()))
+    first = relay.post(signed("pipedrive", testkit.pipedrive_deal_won()))
     relay.jobs()
-    retry = events.pipedrive_deal_won()
+    retry = testkit.pipedrive_deal_won()
     retry["meta"]["attempt"] = 2
     assert relay.post(signed("pipedrive", retry)) == first
     assert relay.jobs() == []
@@ -464,7 +464,9 @@ def test_paddles_sdk_vectors_pass_the_handler(start, fixture: str, header: str):
         sources={"paddle": {"signing_tolerance_seconds": 0}},
     )
     body = (FIXTURES / "paddle" / fixture).read_bytes().strip()
-    status, answer = relay.post(events.http_api_event("/webhooks/paddle", body, {"Paddle-Signature": header}))
+    status, answer = relay.post(
+        testkit.http_api_event("/webhooks/paddle", body, {"Paddle-Signature": header})
+    )
     # Then verified and, customer.created being no conversion, ignored with 200
     assert (status, answer["status"], answer["reason"]) == (200, "ignored", "unsupported_event_type")
 
@@ -475,18 +477,18 @@ def test_paddles_rotation_vector_passes_the_handler(start):
     relay = start("paddle", secret=secrets, sources={"paddle": {"signing_tolerance_seconds": 0}})
     header = "ts=1696195954;h1=dummy;h1=d96299976a6eb066f484d7fde011ac56fc32b38fc9940bc419d6e537fdc6ef02"
     status, answer = relay.post(
-        events.http_api_event("/webhooks/paddle", b"hello-world", {"Paddle-Signature": header})
+        testkit.http_api_event("/webhooks/paddle", b"hello-world", {"Paddle-Signature": header})
     )
     assert (status, answer["error"]) == (400, "malformed_payload")  # signature passed; body is not JSON
 
 
 def test_the_same_paddle_event_from_another_notification_is_a_duplicate(start):
     relay = start("paddle")
-    transaction = events.paddle_transaction()
-    first = relay.post(signed("paddle", events.paddle_notification("transaction.completed", transaction)))
+    transaction = testkit.paddle_transaction()
+    first = relay.post(signed("paddle", testkit.paddle_notification("transaction.completed", transaction)))
     (_, job, _), *_ = relay.jobs()
     assert job.conversion.value.amount_minor == 65215 and len(job.conversion.items) == 3
-    other = events.paddle_notification(
+    other = testkit.paddle_notification(
         "transaction.completed", transaction, notification_id="ntf_other_destination"
     )
     assert relay.post(signed("paddle", other)) == first
@@ -505,7 +507,7 @@ def test_shopifys_derived_vector_passes_the_signature_check_of_the_handler(start
         "X-Shopify-Topic": "orders/paid",
         "X-Shopify-Webhook-Id": "vector",
     }
-    status, answer = relay.post(events.http_api_event("/webhooks/shopify", body, headers))
+    status, answer = relay.post(testkit.http_api_event("/webhooks/shopify", body, headers))
     # Then the signature passes and the body is refused: it is not an order
     assert (status, answer["error"]) == (400, "malformed_payload")
     assert "currency" in answer["reason"]
@@ -513,14 +515,14 @@ def test_shopifys_derived_vector_passes_the_signature_check_of_the_handler(start
 
 def test_a_shopify_test_order_is_ignored_unless_test_mode_is_allowed(start):
     relay = start("shopify", sources={"shopify": {"allow_test_mode": False}})
-    status, answer = relay.post(signed("shopify", events.shopify_order(test=True)))
+    status, answer = relay.post(signed("shopify", testkit.shopify_order(test=True)))
     assert (status, answer["status"], answer["reason"]) == (200, "ignored", "test_mode_not_allowed")
     assert relay.jobs() == []
 
 
 def test_a_shopify_order_converts_exactly_with_its_items_and_landing_attribution(start):
     relay = start("shopify")
-    assert relay.post(signed("shopify", events.shopify_order(total_price="0.30")))[0] == 200
+    assert relay.post(signed("shopify", testkit.shopify_order(total_price="0.30")))[0] == 200
     conversion = relay.jobs()[0][1].conversion
     assert (conversion.value.amount_minor, conversion.value.currency) == (30, "USD")
     assert [(i.product_id, i.quantity, i.unit_amount_minor) for i in conversion.items] == [
@@ -544,7 +546,7 @@ def test_the_standard_webhooks_vector_passes_the_handler(start):
         "webhook-timestamp": "1614265330",
         "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
     }
-    status, answer = relay.post(events.http_api_event("/events", b'{"test": 2432232314}', headers))
+    status, answer = relay.post(testkit.http_api_event("/events", b'{"test": 2432232314}', headers))
     assert (status, answer["error"]) == (400, "malformed_payload")  # verified; no `type`
     assert "no event type" in answer["reason"]
 
@@ -553,16 +555,16 @@ def test_a_backend_signing_with_the_official_library_is_relayed(start):
     # Given a backend that signs with the `standardwebhooks` library
     relay = start("events")
     body = json.dumps(
-        events.backend_conversion("purchase", order_id="ord_2", value={"amount": 0.29, "currency": "USD"})
+        testkit.backend_conversion("purchase", order_id="ord_2", value={"amount": 0.29, "currency": "USD"})
     )
     now = datetime.now(UTC)
-    signature = standardwebhooks.Webhook(events.LOCAL_EVENTS_SECRET).sign("msg_official_1", now, body)
+    signature = standardwebhooks.Webhook(testkit.LOCAL_EVENTS_SECRET).sign("msg_official_1", now, body)
     headers = {
         "webhook-id": "msg_official_1",
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": signature,
     }
-    status, answer = relay.post(events.http_api_event("/events", body.encode(), headers))
+    status, answer = relay.post(testkit.http_api_event("/events", body.encode(), headers))
     # Then it is accepted, and 0.29 (a JSON number) is exactly 29 cents
     assert status == 200, answer
     assert {job.conversion.value.amount_minor for _, job, _ in relay.jobs()} == {29}
@@ -570,7 +572,7 @@ def test_a_backend_signing_with_the_official_library_is_relayed(start):
 
 def test_a_product_view_reaches_quicklizard_and_a_bad_canonical_body_is_a_400(start):
     relay = start("events")
-    view = events.backend_conversion(
+    view = testkit.backend_conversion(
         "product_view",
         value={"amount": "19.99", "currency": "USD"},
         items=[{"product_id": "sku-pro", "unit_amount": "19.99", "url": "https://shop.example.com/p/pro"}],
@@ -580,7 +582,7 @@ def test_a_product_view_reaches_quicklizard_and_a_bad_canonical_body_is_a_400(st
     kinds = {kind for kind, _, _ in relay.jobs()}
     assert "quicklizard" in kinds and "scanova" not in kinds  # no scan session: Scanova is skipped
     assert answer["skipped"]["scanova:missing_scan_session_id"] == 1
-    bad = events.backend_conversion("purchase", value={"amount": "19.999", "currency": "USD"})
+    bad = testkit.backend_conversion("purchase", value={"amount": "19.999", "currency": "USD"})
     status, answer = relay.post(signed("events", bad))
     assert status == 400 and "more decimals than USD" in answer["reason"]
 
@@ -588,7 +590,7 @@ def test_a_product_view_reaches_quicklizard_and_a_bad_canonical_body_is_a_400(st
 def test_a_custom_shape_is_mapped_by_the_local_config_rules_and_unknown_types_are_ignored(start):
     relay = start("events")
     sample = json.loads((REPO_ROOT / "events" / "backend" / "salesforce_opportunity_won.json").read_text())
-    status, answer = relay.post(events.resign_http_event(sample))
+    status, answer = relay.post(testkit.resign_http_event(sample))
     assert status == 200, answer
     conversion = relay.jobs()[0][1].conversion
     assert (conversion.value.amount_minor, conversion.value.currency) == (120050, "EUR")
@@ -611,7 +613,7 @@ FOLDER_SOURCE = {"backend": "events"}
 def test_every_committed_sample_is_accepted_by_its_handler(start, path: Path):
     # Given a sample as `make send` posts it (re-signed now), When its handler takes it, Then 200
     relay = start(FOLDER_SOURCE.get(path.parent.name, path.parent.name))
-    status, answer = relay.post(events.resign_http_event(json.loads(path.read_text())))
+    status, answer = relay.post(testkit.resign_http_event(json.loads(path.read_text())))
     assert status == 200, answer
     answered = answer.get("events", [answer])
     assert all(a["status"] == "accepted" for a in answered)

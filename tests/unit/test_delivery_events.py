@@ -1,6 +1,6 @@
 """events/sqs/<vendor>.json: an SQS event per deliver function, for `sam local invoke -e`.
 
-They are the jobs ingest queues for the sample Stripe events (events/stripe, local/events.py)
+They are the jobs ingest queues for the sample Stripe events (events/stripe, testkit/stripe.py)
 under config/relay.local.yaml, framed as Lambda's SQS event (local.pollers.lambda_record),
 with fixed ids and timestamps so they are reproducible. Regenerate them with
 
@@ -23,8 +23,8 @@ from relay.models import DeliveryJob
 from relay.sources.spec import load_source
 from relay.vendors.registry import VENDORS
 
-from local.events import FIXED_TIMESTAMP, sample_stripe_events
 from local.pollers import lambda_record
+from testkit import FIXED_TIMESTAMP, sample_stripe_events
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SQS_EVENTS = REPO_ROOT / "events" / "sqs"

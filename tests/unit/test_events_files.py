@@ -1,4 +1,4 @@
-"""events/: the committed sample events are exactly what `python -m local.events` generates, are signed
+"""events/: the committed sample events are exactly what `python -m testkit.samples` generates, are signed
 with the documented local secret, and events/env.json only sets variables SAM will pass on."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 import stripe
 from relay.ingest.signatures import verify_stripe
 
-from local.events import FIXED_TIMESTAMP, LOCAL_STRIPE_SECRET
 from local.world import load_template
+from testkit import FIXED_TIMESTAMP, LOCAL_STRIPE_SECRET
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
@@ -34,7 +34,7 @@ def test_there_are_committed_stripe_events():
 def test_the_committed_events_are_what_the_generator_writes(tmp_path):
     # Given a fresh regeneration into an empty directory (the module's real command line)
     subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "local.events", str(tmp_path)],
+        [sys.executable, "-m", "testkit.samples", str(tmp_path)],
         cwd=REPO,
         check=True,
         capture_output=True,
@@ -44,7 +44,9 @@ def test_the_committed_events_are_what_the_generator_writes(tmp_path):
     generated = sorted((tmp_path / "stripe").glob("*.json"))
     assert [p.name for p in generated] == [p.name for p in COMMITTED]
     for fresh, committed in zip(generated, COMMITTED, strict=True):
-        assert fresh.read_bytes() == committed.read_bytes(), f"{committed.name}: run `python -m local.events`"
+        assert fresh.read_bytes() == committed.read_bytes(), (
+            f"{committed.name}: run `python -m testkit.samples`"
+        )
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.stem)

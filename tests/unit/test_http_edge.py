@@ -21,7 +21,7 @@ from relay.errors import (
 )
 from relay.ingest.edge import error_response, respond, webhook_request
 
-from local.events import http_api_event
+from testkit import http_api_event
 
 BODY = '{"id":"evt_1","note":"Zoë ✓"}'.encode()
 

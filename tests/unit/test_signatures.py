@@ -1,4 +1,4 @@
-"""relay.ingest.signatures against the providers' own vectors (tests/fixtures/providers/SOURCES.md), payloads
+"""relay.ingest.signatures against the providers' own vectors (testkit/fixtures/SOURCES.md), payloads
 signed by the official SDKs (`stripe`, `standardwebhooks`), and every way a request can be refused.
 
 Each test reads Given (inputs) / When (the call) / Then (the outcome); short tests say it in the name.
@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import standardwebhooks
@@ -29,7 +28,9 @@ from relay.ingest.signatures import (
     verify_stripe,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
+import testkit
+
+FIXTURES = testkit.FIXTURES
 
 
 def fixture(name: str) -> bytes:

@@ -28,7 +28,7 @@ from relay.ingest.mapping import map_event
 from relay.models import Consent, conversion_id
 from relay.sources.events import SOURCE, builtin_rules, canonical_types
 
-from local import events
+import testkit
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks test secret
 
@@ -59,7 +59,7 @@ def convert(body: Any, source: Source | None = None, msg_id: str = "msg_1") -> l
 
 
 def test_the_official_library_signs_what_the_relay_accepts():
-    SOURCE.verify(signed(events.backend_purchase()), [SECRET], Source())
+    SOURCE.verify(signed(testkit.backend_purchase()), [SECRET], Source())
 
 
 def test_the_official_test_vector_verifies():
@@ -76,7 +76,7 @@ def test_the_official_test_vector_verifies():
 
 
 def test_forged_and_unsigned_messages_are_refused():
-    forged = signed(events.backend_purchase(), secret="whsec_" + "A" * 32)
+    forged = signed(testkit.backend_purchase(), secret="whsec_" + "A" * 32)
     with pytest.raises(SignatureError):
         SOURCE.verify(forged, [SECRET], Source())
     unsigned = WebhookRequest(method="POST", path="/events", headers={}, body=b"{}")
@@ -86,8 +86,8 @@ def test_forged_and_unsigned_messages_are_refused():
 
 def test_the_local_signer_matches_the_official_library():
     body = b'{"type":"lead"}'
-    ours = events.standard_webhooks_signature("msg_x", body, events.LOCAL_EVENTS_SECRET, 1767225600)
-    theirs = standardwebhooks.Webhook(events.LOCAL_EVENTS_SECRET).sign(
+    ours = testkit.standard_webhooks_signature("msg_x", body, testkit.LOCAL_EVENTS_SECRET, 1767225600)
+    theirs = standardwebhooks.Webhook(testkit.LOCAL_EVENTS_SECRET).sign(
         "msg_x", datetime.fromtimestamp(1767225600, UTC), body.decode()
     )
     assert ours["webhook-signature"] == theirs
@@ -97,7 +97,7 @@ def test_the_local_signer_matches_the_official_library():
 
 
 def test_a_canonical_purchase_becomes_the_same_conversion():
-    (purchase,) = convert(events.backend_purchase())
+    (purchase,) = convert(testkit.backend_purchase())
     assert purchase.name == "purchase"
     assert purchase.conversion_id == conversion_id("events", "ord_1001", "purchase")
     assert (purchase.value.amount_minor, purchase.value.currency) == (1999, "USD")
@@ -107,11 +107,11 @@ def test_a_canonical_purchase_becomes_the_same_conversion():
     assert purchase.occurred_at == datetime(2026, 1, 1, tzinfo=UTC)
     assert purchase.consent is Consent.GRANTED
     # Then raw identity was hashed at ingest
-    assert purchase.identity.email == pii.hash_email(events.CUSTOMER_DETAILS["email"])
+    assert purchase.identity.email == pii.hash_email(testkit.CUSTOMER_DETAILS["email"])
     assert purchase.identity.external_id == pii.hash_external_id("user_1001")
     assert "jenny" not in purchase.model_dump_json().lower()
-    assert purchase.attribution.pagent.conversion_id == events.PAGENT_SESSION["conversion_id"]
-    assert purchase.attribution.quicklizard_vid == events.ATTRIBUTION_METADATA["quicklizard_vid"]
+    assert purchase.attribution.pagent.conversion_id == testkit.PAGENT_SESSION["conversion_id"]
+    assert purchase.attribution.quicklizard_vid == testkit.ATTRIBUTION_METADATA["quicklizard_vid"]
 
 
 @pytest.mark.parametrize(
@@ -125,18 +125,18 @@ def test_a_canonical_purchase_becomes_the_same_conversion():
     ],
 )
 def test_amounts_are_exact_in_major_or_minor_units(value: dict, minor: int):
-    (purchase,) = convert(events.backend_conversion("purchase", order_id="o1", value=value))
+    (purchase,) = convert(testkit.backend_conversion("purchase", order_id="o1", value=value))
     assert purchase.value.amount_minor == minor
 
 
 def test_pre_hashed_identity_passes_through():
     digest = pii.hash_email("someone@example.com")
-    (lead,) = convert(events.backend_conversion("lead", order_id="l1", identity={"email": digest.upper()}))
+    (lead,) = convert(testkit.backend_conversion("lead", order_id="l1", identity={"email": digest.upper()}))
     assert lead.identity.email == digest
 
 
 def test_a_product_view_without_an_order_is_keyed_by_the_message():
-    view = events.backend_conversion(
+    view = testkit.backend_conversion(
         "product_view", items=[{"product_id": "sku-1", "url": "https://s.example/p"}]
     )
     (first,) = convert(view, msg_id="msg_view_1")
@@ -201,7 +201,7 @@ def test_a_missing_webhook_id_is_refused_at_parse():
 
 
 def test_test_mode_is_the_livemode_flag():
-    (event,) = SOURCE.parse(signed({**events.backend_purchase(), "livemode": False}))
+    (event,) = SOURCE.parse(signed({**testkit.backend_purchase(), "livemode": False}))
     assert event.livemode is False
 
 
@@ -248,7 +248,7 @@ def test_a_replaced_canonical_type_is_not_validated_as_canonical():
 def test_the_canonical_types_are_configurable():
     source = Source(settings={"conversions": ["purchase", "demo_booked"]})
     assert canonical_types(source) == {"purchase", "demo_booked"}
-    (demo,) = convert(events.backend_conversion("demo_booked", order_id="d1"), source)
+    (demo,) = convert(testkit.backend_conversion("demo_booked", order_id="d1"), source)
     assert demo.name == "demo_booked"
     assert canonical_types(Source(builtin_rules=False)) == frozenset()
 
@@ -262,7 +262,7 @@ def test_bad_settings_fail_the_cold_start():
 def test_canonical_properties_are_forwarded_when_the_config_names_them():
     # Given the config forwards `plan`, When a purchase carries plan and an email-valued property
     source = Source(properties={"plan": "relay.canonical.properties.plan"})
-    body = events.backend_conversion("purchase", order_id="o1", properties={"plan": "pro", "ref": "x"})
+    body = testkit.backend_conversion("purchase", order_id="o1", properties={"plan": "pro", "ref": "x"})
     (purchase,) = convert(body, source)
     # Then only the named property travels
     assert purchase.properties == {"plan": "pro"}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,9 +30,9 @@ from relay.sources.hubspot import (
 )
 from relay.sources.hubspot_crm import HubSpotCrm, first_contact_id
 
-from local import events
+import testkit
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers" / "hubspot"
+FIXTURES = testkit.FIXTURES / "hubspot"
 CLIENT_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"  # HubSpot's documented example secret
 V1_SIGNATURE = "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"
 V3_BODY = b"{'example_field':'example_value'}"
@@ -50,7 +49,7 @@ def request(
         path="/webhooks/hubspot",
         headers={k.lower(): v for k, v in (headers or {}).items()},
         body=raw,
-        public_url=url or events.LOCAL_HUBSPOT_URL,
+        public_url=url or testkit.LOCAL_HUBSPOT_URL,
     )
 
 
@@ -81,7 +80,7 @@ def deal(deal_id: str = "9001", contacts: tuple[str, ...] = ("201",), **properti
         "deal_currency_code": "USD",
         "pipeline": "default",
         "dealstage": "closedwon",
-        "scan_session_id": events.SCAN_SESSION_ID,
+        "scan_session_id": testkit.SCAN_SESSION_ID,
         **properties,
     }
     body: dict[str, Any] = {"id": deal_id, "properties": props}
@@ -100,7 +99,7 @@ CONTACT = {
         "firstname": "Jenny",
         "lastname": "Rosen",
         "country": "US",
-        "fbc": events.ATTRIBUTION_METADATA["fbc"],
+        "fbc": testkit.ATTRIBUTION_METADATA["fbc"],
     },
 }
 
@@ -129,7 +128,7 @@ def test_hubspots_own_contact_creation_example_is_one_contact_event():
 
 
 def test_a_batch_is_one_event_each_in_order():
-    batch = [events.hubspot_contact_creation(), events.hubspot_deal_stage_change(9002, "qualifiedtobuy")]
+    batch = [testkit.hubspot_contact_creation(), testkit.hubspot_deal_stage_change(9002, "qualifiedtobuy")]
     parsed = SOURCE.parse(request(batch))
     assert [(e.event_type, e.object_id) for e in parsed] == [
         ("contact.creation", "123"),
@@ -139,16 +138,16 @@ def test_a_batch_is_one_event_each_in_order():
 
 def test_a_redelivery_has_the_same_key_but_another_change_does_not():
     # Given the same notification on attempt 0 and attempt 3 (HubSpot's eventId may differ too)
-    first = events.hubspot_deal_stage_change(attempt=0, event_id=1)
-    again = events.hubspot_deal_stage_change(attempt=3, event_id=2)
-    other_stage = events.hubspot_deal_stage_change(stage="closedlost")
+    first = testkit.hubspot_deal_stage_change(attempt=0, event_id=1)
+    again = testkit.hubspot_deal_stage_change(attempt=3, event_id=2)
+    other_stage = testkit.hubspot_deal_stage_change(stage="closedlost")
     keys = [SOURCE.parse(request([e]))[0].event_id for e in (first, again, other_stage)]
     # Then the redelivery keys alike, the other stage does not
     assert keys[0] == keys[1] != keys[2]
 
 
 def test_a_property_value_never_appears_in_the_key():
-    change = {**events.hubspot_deal_stage_change(), "subscriptionType": "contact.propertyChange"}
+    change = {**testkit.hubspot_deal_stage_change(), "subscriptionType": "contact.propertyChange"}
     change.update(propertyName="email", propertyValue="jenny.rosen@example.com")
     (event,) = SOURCE.parse(request([change]))
     assert "jenny" not in event.event_id and "@" not in event.event_id
@@ -156,7 +155,7 @@ def test_a_property_value_never_appears_in_the_key():
 
 def test_generic_object_subscriptions_name_the_object_type():
     change = {
-        **events.hubspot_deal_stage_change(),
+        **testkit.hubspot_deal_stage_change(),
         "subscriptionType": "object.propertyChange",
         "objectTypeId": "0-3",
     }
@@ -179,9 +178,9 @@ def test_a_single_object_is_a_workflow_webhook_keyed_by_its_content():
         (b"[]", "non-empty JSON array"),
         (b"[1]", "events[0] is not a JSON object"),
         (json.dumps([{"subscriptionType": "deal.creation"}]).encode(), "(events[0]): portalId"),
-        (json.dumps([events.hubspot_contact_creation()] * 101).encode(), "at most 100"),
+        (json.dumps([testkit.hubspot_contact_creation()] * 101).encode(), "at most 100"),
         (b'"text"', "non-empty JSON array"),
-        (json.dumps([{**events.hubspot_contact_creation(), "occurredAt": 10**18}]).encode(), "time"),
+        (json.dumps([{**testkit.hubspot_contact_creation(), "occurredAt": 10**18}]).encode(), "time"),
     ],
 )
 def test_malformed_bodies_are_refused_with_a_reason(body: bytes, reason: str):
@@ -251,7 +250,7 @@ def test_bad_settings_fail_the_cold_start_naming_the_key(settings: dict, where: 
 
 def test_a_won_stage_reads_the_deal_and_its_first_contact():
     crm = FakeCrm({"9001": deal()}, {"201": CONTACT})
-    event = enriched(events.hubspot_deal_stage_change(), crm)
+    event = enriched(testkit.hubspot_deal_stage_change(), crm)
     assert [(kind, object_id) for kind, object_id, _ in crm.reads] == [("deal", "9001"), ("contact", "201")]
     deal_properties = crm.reads[0][2]
     assert {"amount", "deal_currency_code", "pipeline", "dealstage", "scan_session_id"} <= set(
@@ -264,7 +263,7 @@ def test_a_won_stage_reads_the_deal_and_its_first_contact():
 
 def test_a_stage_won_in_no_pipeline_reads_nothing():
     crm = FakeCrm({"9002": deal("9002")})
-    event = enriched(events.hubspot_deal_stage_change(9002, "qualifiedtobuy"), crm)
+    event = enriched(testkit.hubspot_deal_stage_change(9002, "qualifiedtobuy"), crm)
     assert crm.reads == []
     assert event.payload["relay"]["deal_won"] is False
     assert convert(event) == []
@@ -275,7 +274,7 @@ def test_won_stages_are_per_pipeline():
     settings = HubSpotSettings(won_stages={"p1": ["111"]})
     in_p1 = FakeCrm({"9001": deal(pipeline="p1", dealstage="111")}, {"201": CONTACT})
     in_p2 = FakeCrm({"9001": deal(pipeline="p2", dealstage="111")}, {"201": CONTACT})
-    change = events.hubspot_deal_stage_change(stage="111")
+    change = testkit.hubspot_deal_stage_change(stage="111")
     # Then the same stage id is a purchase in p1 and nothing in p2
     assert enriched(change, in_p1, settings).payload["relay"]["deal_won"] is True
     assert enriched(change, in_p2, settings).payload["relay"]["deal_won"] is False
@@ -284,19 +283,19 @@ def test_won_stages_are_per_pipeline():
 def test_a_star_pipeline_matches_any_pipeline():
     settings = HubSpotSettings(won_stages={"*": ["closedwon"]})
     crm = FakeCrm({"9001": deal(pipeline="12345")}, {"201": CONTACT})
-    assert enriched(events.hubspot_deal_stage_change(), crm, settings).payload["relay"]["deal_won"] is True
+    assert enriched(testkit.hubspot_deal_stage_change(), crm, settings).payload["relay"]["deal_won"] is True
 
 
 def test_the_stage_moved_to_counts_not_the_stage_now():
     # Given a deal moved to won and, by the time the relay reads it, reopened
     crm = FakeCrm({"9001": deal(dealstage="appointmentscheduled")}, {"201": CONTACT})
-    event = enriched(events.hubspot_deal_stage_change(stage="closedwon"), crm)
+    event = enriched(testkit.hubspot_deal_stage_change(stage="closedwon"), crm)
     assert event.payload["relay"]["deal_won"] is True
 
 
 def test_custom_rules_for_property_changes_get_the_crm_data():
     # Given the config maps deal.propertyChange itself, When another property changes
-    change = {**events.hubspot_deal_stage_change(), "propertyName": "amount", "propertyValue": "10"}
+    change = {**testkit.hubspot_deal_stage_change(), "propertyName": "amount", "propertyValue": "10"}
     crm = FakeCrm({"9001": deal()}, {"201": CONTACT})
     event = enriched(change, crm, custom={"deal.propertyChange"})
     assert [kind for kind, _, _ in crm.reads] == ["deal", "contact"]
@@ -305,14 +304,14 @@ def test_custom_rules_for_property_changes_get_the_crm_data():
 
 def test_a_deleted_deal_makes_no_conversion():
     crm = FakeCrm()
-    event = enriched(events.hubspot_deal_stage_change(), crm)
+    event = enriched(testkit.hubspot_deal_stage_change(), crm)
     assert event.payload["relay"] == {"deal": None, "contact": None, "deal_won": False}
     assert convert(event) == []
 
 
 def test_a_new_contact_reads_the_contact():
     crm = FakeCrm(contacts={"123": {"id": "123", "properties": {"email": "new.lead@example.com"}}})
-    event = enriched(events.hubspot_contact_creation(), crm)
+    event = enriched(testkit.hubspot_contact_creation(), crm)
     assert crm.reads == [("contact", "123", crm.reads[0][2])]
     (lead,) = convert(event)
     assert lead.name == "lead"
@@ -324,23 +323,23 @@ def test_a_new_contact_reads_the_contact():
 
 
 def test_a_won_deal_is_a_purchase_with_an_exact_amount_and_hashed_contact():
-    event = enriched(events.hubspot_deal_stage_change(), FakeCrm({"9001": deal()}, {"201": CONTACT}))
+    event = enriched(testkit.hubspot_deal_stage_change(), FakeCrm({"9001": deal()}, {"201": CONTACT}))
     (purchase,) = convert(event)
     assert purchase.name == "purchase"
     assert purchase.conversion_id == conversion_id("hubspot", "9001", "purchase")
     assert (purchase.value.amount_minor, purchase.value.currency) == (150050, "USD")
-    assert purchase.occurred_at.timestamp() == events.FIXED_TIMESTAMP
+    assert purchase.occurred_at.timestamp() == testkit.FIXED_TIMESTAMP
     assert purchase.identity.email == pii.hash_email("jenny.rosen@example.com")
     assert purchase.identity.phone == pii.sha256_hex("16169547888")
     assert purchase.identity.external_id == pii.hash_external_id("201")
     # Then attribution comes from the deal's properties, else the contact's
-    assert purchase.attribution.scan_session_id == events.SCAN_SESSION_ID
-    assert purchase.attribution.fbc == events.ATTRIBUTION_METADATA["fbc"]
+    assert purchase.attribution.scan_session_id == testkit.SCAN_SESSION_ID
+    assert purchase.attribution.fbc == testkit.ATTRIBUTION_METADATA["fbc"]
     assert "Jenny" not in purchase.model_dump_json()
 
 
 def test_deal_creation_in_a_won_stage_is_the_same_purchase():
-    created = {**events.hubspot_deal_stage_change(), "subscriptionType": "deal.creation"}
+    created = {**testkit.hubspot_deal_stage_change(), "subscriptionType": "deal.creation"}
     for key in ("propertyName", "propertyValue"):
         created.pop(key)
     crm = FakeCrm({"9001": deal()}, {"201": CONTACT})
@@ -354,31 +353,31 @@ def test_deal_creation_in_a_won_stage_is_the_same_purchase():
 )
 def test_amounts_convert_exactly_by_the_currency_exponent(amount: str, currency: str, minor: int):
     crm = FakeCrm({"9001": deal(amount=amount, deal_currency_code=currency)}, {"201": CONTACT})
-    (purchase,) = convert(enriched(events.hubspot_deal_stage_change(), crm))
+    (purchase,) = convert(enriched(testkit.hubspot_deal_stage_change(), crm))
     assert (purchase.value.amount_minor, purchase.value.currency) == (minor, currency)
 
 
 def test_a_portal_without_multi_currency_uses_the_default_currency():
     settings = HubSpotSettings(default_currency="eur")
     crm = FakeCrm({"9001": deal(deal_currency_code=None)}, {"201": CONTACT})
-    (purchase,) = convert(enriched(events.hubspot_deal_stage_change(), crm, settings), settings)
+    (purchase,) = convert(enriched(testkit.hubspot_deal_stage_change(), crm, settings), settings)
     assert (purchase.value.amount_minor, purchase.value.currency) == (150050, "EUR")
 
 
 def test_an_unset_amount_is_a_purchase_without_value():
     crm = FakeCrm({"9001": deal(amount="")}, {"201": CONTACT})
-    (purchase,) = convert(enriched(events.hubspot_deal_stage_change(), crm))
+    (purchase,) = convert(enriched(testkit.hubspot_deal_stage_change(), crm))
     assert purchase.value is None
 
 
 def test_attribution_property_names_are_configurable():
     # Given the portal stores the Scanova session in `scan_id`, and has no `fbc` property
     settings = HubSpotSettings(properties={"scan_session_id": "scan_id", "fbc": None})
-    crm = FakeCrm({"9001": deal(scan_id=events.SCAN_SESSION_ID, scan_session_id=None)}, {"201": CONTACT})
-    event = enriched(events.hubspot_deal_stage_change(), crm, settings)
+    crm = FakeCrm({"9001": deal(scan_id=testkit.SCAN_SESSION_ID, scan_session_id=None)}, {"201": CONTACT})
+    event = enriched(testkit.hubspot_deal_stage_change(), crm, settings)
     assert "scan_id" in crm.reads[0][2] and "fbc" not in crm.reads[0][2]
     (purchase,) = convert(event, settings)
-    assert purchase.attribution.scan_session_id == events.SCAN_SESSION_ID
+    assert purchase.attribution.scan_session_id == testkit.SCAN_SESSION_ID
     assert purchase.attribution.fbc is None
 
 

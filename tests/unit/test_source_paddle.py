@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from relay import pii
@@ -19,9 +18,9 @@ from relay.ingest.mapping import map_event
 from relay.models import conversion_id
 from relay.sources.paddle import DEFAULTS, SOURCE, builtin_rules
 
-from local import events
+import testkit
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers" / "paddle"
+FIXTURES = testkit.FIXTURES / "paddle"
 SDK_SECRET = "pdl_ntfset_01hs0t3tw21j988db1pam5xg8m_GrOWLNef+vmtjJYq4mSnHNzvc8uWoJ1I"
 NO_AGE_CHECK = Source(signing_tolerance_seconds=0)  # the vectors are from 2024
 
@@ -75,9 +74,9 @@ def test_one_of_several_h1_and_one_of_several_secrets_suffices():
 
 
 def test_the_default_tolerance_is_five_seconds():
-    body = json.dumps(events.paddle_notification("transaction.completed", {"id": "txn_1"})).encode()
-    fresh = events.paddle_signature(body, "s", int(time.time()) - 2)
-    stale = events.paddle_signature(body, "s", int(time.time()) - 30)
+    body = json.dumps(testkit.paddle_notification("transaction.completed", {"id": "txn_1"})).encode()
+    fresh = testkit.paddle_signature(body, "s", int(time.time()) - 2)
+    stale = testkit.paddle_signature(body, "s", int(time.time()) - 30)
     SOURCE.verify(request(body, fresh), ["s"], Source())
     with pytest.raises(StaleTimestampError):
         SOURCE.verify(request(body, stale), ["s"], Source())
@@ -93,11 +92,11 @@ def test_unsigned_and_forged_notifications_are_refused():
 
 
 def _transaction(**changes: str) -> bytes:
-    data = events.paddle_transaction()
+    data = testkit.paddle_transaction()
     if "grand_total" in changes:
         data["details"]["totals"]["grand_total"] = changes.pop("grand_total")
     data.update(changes)
-    return json.dumps(events.paddle_notification("transaction.completed", data)).encode()
+    return json.dumps(testkit.paddle_notification("transaction.completed", data)).encode()
 
 
 # --- parse ---------------------------------------------------------------------------------------
@@ -124,7 +123,7 @@ def test_malformed_notifications_are_refused_with_a_reason(body: bytes, reason: 
 
 
 def test_a_completed_transaction_is_a_purchase_of_its_grand_total_and_items():
-    (purchase,) = convert(events.paddle_notification("transaction.completed", events.paddle_transaction()))
+    (purchase,) = convert(testkit.paddle_notification("transaction.completed", testkit.paddle_transaction()))
     assert purchase.name == "purchase"
     assert purchase.conversion_id == conversion_id("paddle", "txn_01hv8wptq8987qeep44cyrewp9", "purchase")
     assert (purchase.value.amount_minor, purchase.value.currency) == (65215, "USD")
@@ -136,40 +135,40 @@ def test_a_completed_transaction_is_a_purchase_of_its_grand_total_and_items():
     assert purchase.occurred_at.isoformat().startswith("2024-04-12T10:18:48")  # billed_at
     assert purchase.identity.external_id == pii.hash_external_id("ctm_01hv6y1jedq4p1n0yqn5ba3ky4")
     # Then attribution is what checkout passed in custom_data
-    assert purchase.attribution.scan_session_id == events.SCAN_SESSION_ID
-    assert purchase.attribution.pagent.user_id == events.PAGENT_SESSION["user_id"]
-    assert purchase.attribution.ttclid == events.ATTRIBUTION_METADATA["ttclid"]
+    assert purchase.attribution.scan_session_id == testkit.SCAN_SESSION_ID
+    assert purchase.attribution.pagent.user_id == testkit.PAGENT_SESSION["user_id"]
+    assert purchase.attribution.ttclid == testkit.ATTRIBUTION_METADATA["ttclid"]
 
 
 def test_a_recurring_transaction_is_a_renewal_under_the_configured_name():
-    recurring = events.paddle_transaction(origin="subscription_recurring")
-    (renewal,) = convert(events.paddle_notification("transaction.completed", recurring))
+    recurring = testkit.paddle_transaction(origin="subscription_recurring")
+    (renewal,) = convert(testkit.paddle_notification("transaction.completed", recurring))
     assert renewal.name == "renewal"
     (named,) = convert(
-        events.paddle_notification("transaction.completed", recurring),
+        testkit.paddle_notification("transaction.completed", recurring),
         Source(renewal_name="subscription_renewal"),
     )
     assert named.name == "subscription_renewal"
 
 
 def test_a_zero_total_transaction_is_not_a_purchase():
-    free = events.paddle_transaction()
+    free = testkit.paddle_transaction()
     free["details"]["totals"]["grand_total"] = "0"
-    assert convert(events.paddle_notification("transaction.completed", free)) == []
+    assert convert(testkit.paddle_notification("transaction.completed", free)) == []
 
 
 def test_a_trial_subscription_is_a_signup():
     subscription = json.loads((FIXTURES / "subscription.created.data.json").read_text())
     subscription["status"] = "trialing"
-    (signup,) = convert(events.paddle_notification("subscription.created", subscription))
+    (signup,) = convert(testkit.paddle_notification("subscription.created", subscription))
     assert (signup.name, signup.order_id) == ("signup", subscription["id"])
     subscription["status"] = "active"
-    assert convert(events.paddle_notification("subscription.created", subscription)) == []
+    assert convert(testkit.paddle_notification("subscription.created", subscription)) == []
 
 
 def test_without_custom_data_there_is_no_attribution_but_still_a_purchase():
     (purchase,) = convert(
-        events.paddle_notification("transaction.completed", events.paddle_transaction(custom_data={}))
+        testkit.paddle_notification("transaction.completed", testkit.paddle_transaction(custom_data={}))
     )
     assert purchase.attribution.scan_session_id is None
     assert purchase.value.amount_minor == 65215

@@ -19,16 +19,16 @@ from relay.ingest.mapping import map_event
 from relay.models import conversion_id
 from relay.sources.pipedrive import SOURCE, builtin_rules, credentials
 
-from local import events
+import testkit
 
 SETTINGS = {
     "custom_fields": {
         "scan_session_id": [
-            events.PIPEDRIVE_DEAL_FIELDS["scan_session_id"],
-            events.PIPEDRIVE_PERSON_FIELDS["scan_session_id"],
+            testkit.PIPEDRIVE_DEAL_FIELDS["scan_session_id"],
+            testkit.PIPEDRIVE_PERSON_FIELDS["scan_session_id"],
         ],
-        "fbc": [events.PIPEDRIVE_DEAL_FIELDS["fbc"], events.PIPEDRIVE_PERSON_FIELDS["fbc"]],
-        "pagent": events.PIPEDRIVE_DEAL_FIELDS["pagent"],
+        "fbc": [testkit.PIPEDRIVE_DEAL_FIELDS["fbc"], testkit.PIPEDRIVE_PERSON_FIELDS["fbc"]],
+        "pagent": testkit.PIPEDRIVE_DEAL_FIELDS["pagent"],
     }
 }
 
@@ -50,13 +50,15 @@ def convert(notification: dict[str, Any] | bytes, settings: dict | None = None) 
 
 
 def test_the_configured_user_and_password_pass():
-    SOURCE.verify(request(b"{}", events.basic_authorization()), [events.LOCAL_PIPEDRIVE_BASIC_AUTH], Source())
+    SOURCE.verify(
+        request(b"{}", testkit.basic_authorization()), [testkit.LOCAL_PIPEDRIVE_BASIC_AUTH], Source()
+    )
 
 
 def test_during_a_rotation_old_and_new_credentials_both_pass():
     rotated = ["relay:old-password", "relay:new-password"]
     for value in rotated:
-        SOURCE.verify(request(b"{}", events.basic_authorization(value)), rotated, Source())
+        SOURCE.verify(request(b"{}", testkit.basic_authorization(value)), rotated, Source())
 
 
 @pytest.mark.parametrize(
@@ -71,7 +73,7 @@ def test_during_a_rotation_old_and_new_credentials_both_pass():
 )
 def test_anything_else_is_refused(authorization: str | None, error: type[Exception]):
     with pytest.raises(error):
-        SOURCE.verify(request(b"{}", authorization), [events.LOCAL_PIPEDRIVE_BASIC_AUTH], Source())
+        SOURCE.verify(request(b"{}", authorization), [testkit.LOCAL_PIPEDRIVE_BASIC_AUTH], Source())
 
 
 def test_credentials_split_at_the_first_colon_and_skip_values_without_one():
@@ -82,17 +84,17 @@ def test_credentials_split_at_the_first_colon_and_skip_values_without_one():
 
 
 def test_a_v2_notification_is_action_dot_entity_about_the_entity():
-    (event,) = SOURCE.parse(request(events.pipedrive_deal_won()))
+    (event,) = SOURCE.parse(request(testkit.pipedrive_deal_won()))
     assert (event.event_type, event.object_type, event.object_id) == ("change.deal", "deal", "9101")
     assert event.occurred_at.isoformat() == "2026-01-01T00:00:00+00:00"
 
 
 def test_a_retry_keys_alike_and_another_change_does_not():
     # Given a notification, its retry (attempt 2, another meta id) and a later change of the same deal
-    first = events.pipedrive_deal_won()
+    first = testkit.pipedrive_deal_won()
     retry = json.loads(json.dumps(first))
     retry["meta"].update(attempt=2, id="another-delivery")
-    later = events.pipedrive_deal_won()
+    later = testkit.pipedrive_deal_won()
     later["data"]["update_time"] = "2026-01-02T00:00:00Z"
     keys = [SOURCE.parse(request(n))[0].event_id for n in (first, retry, later)]
     assert keys[0] == keys[1] != keys[2]
@@ -115,14 +117,14 @@ def test_webhooks_v1_are_refused_with_a_hint():
             json.dumps({"meta": {"action": "change", "entity": "deal"}, "data": [1]}).encode(),
             "data: must be a JSON object",
         ),
-        (json.dumps(events.pipedrive_deal_won(currency="EURO")).encode(), "ISO 4217"),
+        (json.dumps(testkit.pipedrive_deal_won(currency="EURO")).encode(), "ISO 4217"),
         (
-            json.dumps(events.pipedrive_deal_won(value="lots")).encode(),
+            json.dumps(testkit.pipedrive_deal_won(value="lots")).encode(),
             r"\(data\): value: Input should be a valid decimal",
         ),
         (
             json.dumps(
-                events.pipedrive_notification("create", "person", {"id": 1}, timestamp="soon")
+                testkit.pipedrive_notification("create", "person", {"id": 1}, timestamp="soon")
             ).encode(),
             "time",
         ),
@@ -138,68 +140,70 @@ def test_malformed_notifications_are_refused_with_a_reason(body: bytes, reason: 
 
 def test_a_deal_that_becomes_won_is_a_purchase_with_an_exact_amount():
     # Given value 1499.99 as a JSON number (a float would make it 149998.99…)
-    (purchase,) = convert(events.pipedrive_deal_won())
+    (purchase,) = convert(testkit.pipedrive_deal_won())
     assert purchase.name == "purchase"
     assert purchase.conversion_id == conversion_id("pipedrive", "9101", "purchase")
     assert (purchase.value.amount_minor, purchase.value.currency) == (149999, "EUR")
     assert purchase.occurred_at.isoformat() == "2026-01-01T00:00:00+00:00"
     # Then the person is the external id, and attribution comes from the deal's custom fields
     assert purchase.identity.external_id == pii.hash_external_id("301")
-    assert purchase.attribution.scan_session_id == events.SCAN_SESSION_ID
-    assert purchase.attribution.fbc == events.ATTRIBUTION_METADATA["fbc"]
-    assert purchase.attribution.pagent.session_id == events.PAGENT_SESSION["session_id"]
+    assert purchase.attribution.scan_session_id == testkit.SCAN_SESSION_ID
+    assert purchase.attribution.fbc == testkit.ATTRIBUTION_METADATA["fbc"]
+    assert purchase.attribution.pagent.session_id == testkit.PAGENT_SESSION["session_id"]
 
 
 @pytest.mark.parametrize(("value", "minor"), [(0.29, 29), (1e3, 100000), (19, 1900), ("12.30", 1230)])
 def test_amounts_are_exact_whatever_json_number_pipedrive_sends(value: Any, minor: int):
-    (purchase,) = convert(events.pipedrive_deal_won(value=value))
+    (purchase,) = convert(testkit.pipedrive_deal_won(value=value))
     assert purchase.value.amount_minor == minor
 
 
 def test_a_change_that_leaves_a_won_deal_won_is_not_another_purchase():
     # Given a won deal whose title changes (previous has no status)
-    title_change = events.pipedrive_notification("change", "deal", events.pipedrive_deal(), {"title": "Plan"})
+    title_change = testkit.pipedrive_notification(
+        "change", "deal", testkit.pipedrive_deal(), {"title": "Plan"}
+    )
     assert convert(title_change) == []
 
 
 def test_won_to_won_and_open_to_lost_are_not_purchases():
-    won_again = events.pipedrive_notification("change", "deal", events.pipedrive_deal(), {"status": "won"})
-    lost = events.pipedrive_notification(
-        "change", "deal", events.pipedrive_deal(status="lost"), {"status": "open"}
+    won_again = testkit.pipedrive_notification("change", "deal", testkit.pipedrive_deal(), {"status": "won"})
+    lost = testkit.pipedrive_notification(
+        "change", "deal", testkit.pipedrive_deal(status="lost"), {"status": "open"}
     )
     assert convert(won_again) == [] and convert(lost) == []
 
 
 def test_a_deal_added_as_won_is_the_same_purchase():
-    (purchase,) = convert(events.pipedrive_notification("create", "deal", events.pipedrive_deal()))
+    (purchase,) = convert(testkit.pipedrive_notification("create", "deal", testkit.pipedrive_deal()))
     assert purchase.conversion_id == conversion_id("pipedrive", "9101", "purchase")
 
 
 def test_a_new_person_is_a_lead_with_hashed_identity():
-    (lead,) = convert(events.pipedrive_notification("create", "person", events.pipedrive_person()))
+    (lead,) = convert(testkit.pipedrive_notification("create", "person", testkit.pipedrive_person()))
     assert lead.name == "lead"
     assert lead.conversion_id == conversion_id("pipedrive", "301", "lead")
-    assert lead.identity.email == pii.hash_email(events.CUSTOMER_DETAILS["email"])
+    assert lead.identity.email == pii.hash_email(testkit.CUSTOMER_DETAILS["email"])
     assert lead.identity.phone == pii.sha256_hex("16169547888")
     assert lead.identity.first_name == pii.hash_name("Jenny")
     # Then the person id matches what the person's purchases carry
     assert lead.identity.external_id == pii.hash_external_id("301")
-    assert lead.attribution.scan_session_id == events.SCAN_SESSION_ID
+    assert lead.attribution.scan_session_id == testkit.SCAN_SESSION_ID
     assert "jenny" not in lead.model_dump_json().lower()
 
 
 def test_the_primary_email_wins():
-    person = events.pipedrive_person()
+    person = testkit.pipedrive_person()
     person["emails"] = [
         {"value": "old@example.com", "primary": False},
         {"value": "main@example.com", "primary": True},
     ]
-    (lead,) = convert(events.pipedrive_notification("create", "person", person))
+    (lead,) = convert(testkit.pipedrive_notification("create", "person", person))
     assert lead.identity.email == pii.hash_email("main@example.com")
 
 
 def test_without_configured_custom_fields_there_is_no_attribution():
-    (purchase,) = convert(events.pipedrive_deal_won(), settings={})
+    (purchase,) = convert(testkit.pipedrive_deal_won(), settings={})
     assert purchase.attribution.scan_session_id is None
 
 

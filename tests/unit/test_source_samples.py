@@ -1,5 +1,5 @@
 """events/{hubspot,pipedrive,paddle,shopify,backend}: the committed samples are what
-`python -m local.events` writes, each is signed with the documented local secret (checked by the
+`python -m testkit.samples` writes, each is signed with the documented local secret (checked by the
 source's own verify), parses, and `resign_http_event` makes a stale one current.
 
 Tests read Given / When / Then in their comments or names.
@@ -18,7 +18,7 @@ from relay.errors import StaleTimestampError
 from relay.ingest.edge import webhook_request
 from relay.sources.spec import load_source
 
-from local import events
+import testkit
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDERS = {
@@ -42,7 +42,7 @@ def test_every_provider_has_samples():
 
 def test_the_committed_samples_are_what_the_generator_writes(tmp_path: Path):
     subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "local.events", str(tmp_path)],
+        [sys.executable, "-m", "testkit.samples", str(tmp_path)],
         cwd=REPO,
         check=True,
         capture_output=True,
@@ -53,7 +53,7 @@ def test_the_committed_samples_are_what_the_generator_writes(tmp_path: Path):
         committed = sorted((REPO / "events" / folder).glob("*.json"))
         assert [p.name for p in fresh] == [p.name for p in committed]
         for new, old in zip(fresh, committed, strict=True):
-            assert new.read_bytes() == old.read_bytes(), f"{old}: run `python -m local.events`"
+            assert new.read_bytes() == old.read_bytes(), f"{old}: run `python -m testkit.samples`"
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -61,8 +61,8 @@ def test_each_sample_is_signed_with_the_local_secret_and_parses(path: Path):
     name = source_of(path)
     spec = load_source(name)
     request = webhook_request(json.loads(path.read_text()), max_body_bytes=256 * 1024)
-    assert request.path == events.ROUTES[name]
-    spec.verify(request, [events.LOCAL_WEBHOOK_SECRETS[name]], NO_AGE_CHECK)
+    assert request.path == testkit.ROUTES[name]
+    spec.verify(request, [testkit.LOCAL_WEBHOOK_SECRETS[name]], NO_AGE_CHECK)
     assert spec.parse(request)
 
 
@@ -72,12 +72,12 @@ def test_resigning_makes_a_stale_sample_current(folder: str):
     path = sorted((REPO / "events" / folder).glob("*.json"))[0]
     name, stale = FOLDERS[folder], json.loads(path.read_text())
     spec = load_source(name)
-    secrets = [events.LOCAL_WEBHOOK_SECRETS[name]]
+    secrets = [testkit.LOCAL_WEBHOOK_SECRETS[name]]
     with pytest.raises(StaleTimestampError):
         spec.verify(webhook_request(stale, max_body_bytes=256 * 1024), secrets, Source())
     # When re-signed now, Then it verifies with the default tolerance
     spec.verify(
-        webhook_request(events.resign_http_event(stale), max_body_bytes=256 * 1024), secrets, Source()
+        webhook_request(testkit.resign_http_event(stale), max_body_bytes=256 * 1024), secrets, Source()
     )
 
 
@@ -85,15 +85,15 @@ def test_resigning_makes_a_stale_sample_current(folder: str):
 def test_relay_local_send_has_a_signer_per_provider(provider: str):
     # Given the signer `relay-local send` looks up, When it signs a body for a local URL
     body = b'{"type": "lead", "data": {}}'
-    signer = getattr(events, f"{provider}_signature_headers")
+    signer = testkit.SIGNATURE_HEADERS[provider]
     headers = signer(
         body,
-        events.LOCAL_WEBHOOK_SECRETS[provider],
-        url=f"http://127.0.0.1:3000{events.ROUTES[provider]}",
+        testkit.LOCAL_WEBHOOK_SECRETS[provider],
+        url=f"http://127.0.0.1:3000{testkit.ROUTES[provider]}",
         method="POST",
         timestamp=1767225600,
     )
     # Then the source's verify accepts it as API Gateway would deliver it (https, Host 127.0.0.1:3000)
-    api_event = events.http_api_event(events.ROUTES[provider], body, headers, domain="127.0.0.1:3000")
+    api_event = testkit.http_api_event(testkit.ROUTES[provider], body, headers, domain="127.0.0.1:3000")
     request = webhook_request(api_event, max_body_bytes=1024)
-    load_source(provider).verify(request, [events.LOCAL_WEBHOOK_SECRETS[provider]], NO_AGE_CHECK)
+    load_source(provider).verify(request, [testkit.LOCAL_WEBHOOK_SECRETS[provider]], NO_AGE_CHECK)

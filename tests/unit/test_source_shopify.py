@@ -7,7 +7,6 @@ Tests read Given / When / Then in their comments or names.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,15 +18,15 @@ from relay.ingest.mapping import map_event
 from relay.models import conversion_id
 from relay.sources.shopify import DEFAULTS, SOURCE, builtin_rules, derived
 
-from local import events
+import testkit
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
+FIXTURES = testkit.FIXTURES
 WEBHOOK_ID = "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
 
 
 def request(body: Any, topic: str | None = "orders/paid", **headers: str) -> WebhookRequest:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    sent = {"x-shopify-webhook-id": WEBHOOK_ID, "x-shopify-shop-domain": events.SHOPIFY_SHOP_DOMAIN}
+    sent = {"x-shopify-webhook-id": WEBHOOK_ID, "x-shopify-shop-domain": testkit.SHOPIFY_SHOP_DOMAIN}
     if topic:
         sent["x-shopify-topic"] = topic
     sent.update({k.replace("_", "-").lower(): v for k, v in headers.items()})
@@ -53,8 +52,8 @@ def test_the_derived_vector_verifies():
 
 
 def test_either_secret_of_a_rotation_verifies_and_unsigned_is_refused():
-    body = json.dumps(events.shopify_order()).encode()
-    signed = request(body, x_shopify_hmac_sha256=events.shopify_hmac(body, "new"))
+    body = json.dumps(testkit.shopify_order()).encode()
+    signed = request(body, x_shopify_hmac_sha256=testkit.shopify_hmac(body, "new"))
     SOURCE.verify(signed, ["old", "new"], Source())
     with pytest.raises(MissingSignatureError):
         SOURCE.verify(request(body), ["old", "new"], Source())
@@ -64,15 +63,15 @@ def test_either_secret_of_a_rotation_verifies_and_unsigned_is_refused():
 
 
 def test_the_topic_and_webhook_id_headers_name_and_key_the_event():
-    (event,) = SOURCE.parse(request(events.shopify_order(), x_shopify_triggered_at="2026-01-01T05:00:05Z"))
+    (event,) = SOURCE.parse(request(testkit.shopify_order(), x_shopify_triggered_at="2026-01-01T05:00:05Z"))
     assert (event.event_type, event.event_id, event.object_type) == ("orders/paid", WEBHOOK_ID, "orders")
-    assert event.object_id == str(events.SHOPIFY_ORDER_ID)
+    assert event.object_id == str(testkit.SHOPIFY_ORDER_ID)
     assert event.occurred_at.isoformat() == "2026-01-01T05:00:05+00:00"
     assert event.livemode is True
 
 
 def test_a_test_order_is_test_mode():
-    (event,) = SOURCE.parse(request(events.shopify_order(test=True)))
+    (event,) = SOURCE.parse(request(testkit.shopify_order(test=True)))
     assert event.livemode is False
 
 
@@ -102,8 +101,8 @@ def test_malformed_webhooks_are_refused_with_a_reason(req: WebhookRequest, reaso
 
 
 def test_cart_attributes_and_landing_parameters_are_added_under_relay():
-    extra = derived(events.shopify_order(), events.SHOPIFY_SHOP_DOMAIN)
-    assert extra["attributes"]["scan_session_id"] == events.SCAN_SESSION_ID
+    extra = derived(testkit.shopify_order(), testkit.SHOPIFY_SHOP_DOMAIN)
+    assert extra["attributes"]["scan_session_id"] == testkit.SCAN_SESSION_ID
     assert extra["landing"] == {"fbclid": "IwAR2xyz", "ttclid": "E.C.P.landing", "utm_source": "fb"}
     assert extra["landing_url"] == (
         "https://relay-local.myshopify.com/products/pro-plan?fbclid=IwAR2xyz&ttclid=E.C.P.landing&utm_source=fb"
@@ -113,7 +112,7 @@ def test_cart_attributes_and_landing_parameters_are_added_under_relay():
 
 
 def test_attributes_also_come_as_an_object_and_odd_landing_sites_are_harmless():
-    order = events.shopify_order(note_attributes=[], landing_site="https://shop.example.com/?click_id=k1")
+    order = testkit.shopify_order(note_attributes=[], landing_site="https://shop.example.com/?click_id=k1")
     order["note_attributes"] = {"fbc": "fb.1.1.x"}
     extra = derived(order, None)
     assert extra["attributes"] == {"fbc": "fb.1.1.x"}
@@ -125,8 +124,8 @@ def test_attributes_also_come_as_an_object_and_odd_landing_sites_are_harmless():
 
 
 def test_a_paid_order_is_a_purchase_with_exact_amounts_and_its_line_items():
-    (purchase,) = convert(events.shopify_order())
-    assert purchase.conversion_id == conversion_id("shopify", str(events.SHOPIFY_ORDER_ID), "purchase")
+    (purchase,) = convert(testkit.shopify_order())
+    assert purchase.conversion_id == conversion_id("shopify", str(testkit.SHOPIFY_ORDER_ID), "purchase")
     assert (purchase.value.amount_minor, purchase.value.currency) == (19999, "USD")
     assert [(i.product_id, i.variant_id, i.quantity, i.unit_amount_minor) for i in purchase.items] == [
         ("632910392", "808950810", 1, 14999),
@@ -140,15 +139,15 @@ def test_a_paid_order_is_a_purchase_with_exact_amounts_and_its_line_items():
     ("total", "currency", "minor"), [("0.30", "USD", 30), ("1000", "JPY", 1000), ("2.345", "BHD", 2345)]
 )
 def test_totals_convert_by_the_currency_exponent(total: str, currency: str, minor: int):
-    order = events.shopify_order(total_price=total, currency=currency)
+    order = testkit.shopify_order(total_price=total, currency=currency)
     order["line_items"] = []
     (purchase,) = convert(order)
     assert (purchase.value.amount_minor, purchase.value.currency) == (minor, currency)
 
 
 def test_identity_is_hashed_from_the_order_and_its_billing_address():
-    identity = convert(events.shopify_order())[0].identity
-    assert identity.email == pii.hash_email(events.CUSTOMER_DETAILS["email"])
+    identity = convert(testkit.shopify_order())[0].identity
+    assert identity.email == pii.hash_email(testkit.CUSTOMER_DETAILS["email"])
     assert identity.phone == pii.sha256_hex("16169547888")
     assert (identity.first_name, identity.last_name) == (pii.hash_name("Jenny"), pii.hash_name("Rosen"))
     assert identity.city == pii.sha256_hex("menlopark")
@@ -159,31 +158,31 @@ def test_identity_is_hashed_from_the_order_and_its_billing_address():
 
 
 def test_attribution_prefers_cart_attributes_over_the_landing_url():
-    (purchase,) = convert(events.shopify_order())
+    (purchase,) = convert(testkit.shopify_order())
     attribution = purchase.attribution
-    assert attribution.scan_session_id == events.SCAN_SESSION_ID
-    assert attribution.pagent.visit_id == events.PAGENT_SESSION["visit_id"]
+    assert attribution.scan_session_id == testkit.SCAN_SESSION_ID
+    assert attribution.pagent.visit_id == testkit.PAGENT_SESSION["visit_id"]
     assert attribution.fbc == "fb.1.1767243600000.IwAR2xyz"  # derived: no fbc attribute
     assert attribution.ttclid == "E.C.P.landing"
-    assert attribution.snackvideo_click_id == events.ATTRIBUTION_METADATA["snackvideo_click_id"]
+    assert attribution.snackvideo_click_id == testkit.ATTRIBUTION_METADATA["snackvideo_click_id"]
     assert attribution.referrer_url == "https://www.facebook.com/"
     assert attribution.client_user_agent.startswith("Mozilla/5.0")
     # Given the storefront also stored the _fbc cookie, Then that wins over the derived value
     cookie = [
-        *events.shopify_order()["note_attributes"],
+        *testkit.shopify_order()["note_attributes"],
         {"name": "_fbc", "value": "fb.1.1700000000000.cookie"},
     ]
     assert (
-        convert(events.shopify_order(note_attributes=cookie))[0].attribution.fbc
+        convert(testkit.shopify_order(note_attributes=cookie))[0].attribution.fbc
         == "fb.1.1700000000000.cookie"
     )
 
 
 def test_a_new_customer_is_a_signup_keyed_by_the_customer():
-    (signup,) = convert(events.shopify_customer(), topic="customers/create")
+    (signup,) = convert(testkit.shopify_customer(), topic="customers/create")
     assert signup.conversion_id == conversion_id("shopify", "115310627314723954", "signup")
     assert signup.identity.external_id == pii.hash_external_id("115310627314723954")
-    assert signup.identity.email == pii.hash_email(events.CUSTOMER_DETAILS["email"])
+    assert signup.identity.email == pii.hash_email(testkit.CUSTOMER_DETAILS["email"])
     assert signup.identity.zip == pii.sha256_hex("94025")
 
 

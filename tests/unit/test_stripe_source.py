@@ -1,12 +1,11 @@
 """relay.sources.stripe: the built-in rules on real Stripe objects (stripe-mock fixtures wrapped by
-local.events), envelope parsing, and the one-order-one-id guarantee."""
+testkit.stripe), envelope parsing, and the one-order-one-id guarantee."""
 
 from __future__ import annotations
 
 import json
 import typing
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from relay import pii
@@ -17,9 +16,9 @@ from relay.ingest.mapping import map_event
 from relay.models import conversion_id
 from relay.sources.stripe import DEFAULTS, SOURCE, builtin_rules
 
-from local import events
+import testkit
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers" / "stripe"
+FIXTURES = testkit.FIXTURES / "stripe"
 PI = "pi_3MtwBwLkdIwHu7ix28a3tqPa"
 INVOICE = "in_1MtHbELkdIwHu7ixl4OzzPMv"
 SUBSCRIPTION = "sub_1MowQVLkdIwHu7ixeRlqHVzs"
@@ -38,8 +37,8 @@ def convert(stripe_event: dict, source: Source | None = None) -> list:
 
 
 def checkout(**kwargs) -> dict:
-    return events.stripe_event(
-        "checkout.session.completed", events.checkout_session(**kwargs), event_id="evt_c"
+    return testkit.stripe_event(
+        "checkout.session.completed", testkit.checkout_session(**kwargs), event_id="evt_c"
     )
 
 
@@ -51,7 +50,7 @@ def test_a_paid_checkout_is_a_purchase_keyed_by_its_payment_intent():
     assert purchase.name == "purchase"
     assert purchase.conversion_id == conversion_id("stripe", PI, "purchase")
     assert (purchase.value.amount_minor, purchase.value.currency) == (4999, "USD")
-    assert purchase.occurred_at.timestamp() == events.FIXED_TIMESTAMP
+    assert purchase.occurred_at.timestamp() == testkit.FIXED_TIMESTAMP
     assert purchase.source.object_type == "checkout.session"
     assert purchase.source.livemode is False
 
@@ -72,12 +71,12 @@ def test_checkout_identity_is_hashed_from_customer_details():
 
 def test_checkout_attribution_comes_from_session_metadata():
     attribution = convert(checkout())[0].attribution
-    assert attribution.scan_session_id == events.SCAN_SESSION_ID
-    assert attribution.pagent.session_id == events.PAGENT_SESSION["session_id"]
-    assert attribution.pagent.conversion_id == events.PAGENT_SESSION["conversion_id"]
+    assert attribution.scan_session_id == testkit.SCAN_SESSION_ID
+    assert attribution.pagent.session_id == testkit.PAGENT_SESSION["session_id"]
+    assert attribution.pagent.conversion_id == testkit.PAGENT_SESSION["conversion_id"]
     assert (attribution.fbc, attribution.fbp) == (
-        events.ATTRIBUTION_METADATA["fbc"],
-        events.ATTRIBUTION_METADATA["fbp"],
+        testkit.ATTRIBUTION_METADATA["fbc"],
+        testkit.ATTRIBUTION_METADATA["fbp"],
     )
     assert attribution.ttclid == "E.C.P.ttclid123"
     assert attribution.snackvideo_click_id == "kwai_click_abc"
@@ -87,26 +86,26 @@ def test_checkout_attribution_comes_from_session_metadata():
 
 def test_client_reference_id_is_a_property_and_an_attribution_path_when_configured():
     event = checkout(metadata={})
-    event["data"]["object"]["client_reference_id"] = events.SCAN_SESSION_ID
+    event["data"]["object"]["client_reference_id"] = testkit.SCAN_SESSION_ID
     (without,) = convert(event)
     assert without.attribution.scan_session_id is None  # not by default
-    assert without.properties["client_reference_id"] == events.SCAN_SESSION_ID
+    assert without.properties["client_reference_id"] == testkit.SCAN_SESSION_ID
     source = Source(
         attribution={
             "scan_session_id": "data.object.metadata.scan_session_id || data.object.client_reference_id"
         }
     )
     (configured,) = convert(event, source)
-    assert configured.attribution.scan_session_id == events.SCAN_SESSION_ID
+    assert configured.attribution.scan_session_id == testkit.SCAN_SESSION_ID
 
 
 def test_an_unpaid_checkout_waits_for_async_payment_succeeded():
     # Given a delayed payment method: completed but unpaid → nothing yet
     assert convert(checkout(paid=False, payment_intent="pi_async")) == []
     # When the payment succeeds later → the purchase, keyed by the same payment intent
-    succeeded = events.stripe_event(
+    succeeded = testkit.stripe_event(
         "checkout.session.async_payment_succeeded",
-        events.checkout_session(payment_intent="pi_async"),
+        testkit.checkout_session(payment_intent="pi_async"),
         event_id="evt_a",
     )
     (purchase,) = convert(succeeded)
@@ -126,7 +125,7 @@ def test_a_trial_checkout_is_a_signup_keyed_by_the_subscription():
     assert signup.name == "signup"
     assert signup.conversion_id == conversion_id("stripe", SUBSCRIPTION, "signup")
     # and the trial subscription's own event yields the very same signup
-    trial = events.stripe_event("customer.subscription.created", events.subscription(), event_id="evt_s")
+    trial = testkit.stripe_event("customer.subscription.created", testkit.subscription(), event_id="evt_s")
     assert [c.conversion_id for c in convert(trial)] == [signup.conversion_id]
 
 
@@ -141,7 +140,7 @@ def test_amounts_keep_the_currency_exponent():
 
 
 def test_a_checkout_and_its_payment_intent_yield_one_purchase_id():
-    intent = events.stripe_event("payment_intent.succeeded", events.payment_intent(), event_id="evt_p")
+    intent = testkit.stripe_event("payment_intent.succeeded", testkit.payment_intent(), event_id="evt_p")
     (from_checkout,) = convert(checkout())
     (from_intent,) = convert(intent)
     assert from_checkout.conversion_id == from_intent.conversion_id
@@ -151,7 +150,7 @@ def test_a_checkout_and_its_payment_intent_yield_one_purchase_id():
 def test_a_subscription_checkout_and_its_first_invoice_yield_one_purchase_id():
     event = checkout(mode="subscription", payment_intent=None)
     event["data"]["object"].update(invoice=INVOICE, subscription=SUBSCRIPTION)
-    paid = events.stripe_event("invoice.paid", events.invoice(), event_id="evt_i")
+    paid = testkit.stripe_event("invoice.paid", testkit.invoice(), event_id="evt_i")
     (from_checkout,) = convert(event)
     (from_invoice,) = convert(paid)
     assert (
@@ -163,9 +162,9 @@ def test_a_subscription_checkout_and_its_first_invoice_yield_one_purchase_id():
 
 def test_an_intent_that_pays_an_invoice_is_left_to_invoice_paid():
     # Stripe API versions before 2025-03-31 name the invoice on the payment intent.
-    intent = events.payment_intent()
+    intent = testkit.payment_intent()
     intent["invoice"] = INVOICE
-    assert convert(events.stripe_event("payment_intent.succeeded", intent, event_id="evt_p")) == []
+    assert convert(testkit.stripe_event("payment_intent.succeeded", intent, event_id="evt_p")) == []
 
 
 @pytest.mark.parametrize(
@@ -174,13 +173,13 @@ def test_an_intent_that_pays_an_invoice_is_left_to_invoice_paid():
 def test_a_basil_intent_paying_a_subscription_invoice_adds_no_second_purchase(description):
     # Given the current API shape (the stripe-mock fixture has no `invoice` on payment intents)
     # and Stripe's default description of an invoice's intent
-    intent = events.payment_intent(intent_id="pi_for_invoice")
+    intent = testkit.payment_intent(intent_id="pi_for_invoice")
     intent["description"] = description
-    paid_invoice = events.stripe_event("invoice.paid", events.invoice(), event_id="evt_i")
+    paid_invoice = testkit.stripe_event("invoice.paid", testkit.invoice(), event_id="evt_i")
     ids = {c.conversion_id for c in convert(paid_invoice)}
     ids |= {
         c.conversion_id
-        for c in convert(events.stripe_event("payment_intent.succeeded", intent, event_id="evt_p"))
+        for c in convert(testkit.stripe_event("payment_intent.succeeded", intent, event_id="evt_p"))
     }
     # Then the payment is counted once
     assert len(ids) == 1
@@ -190,53 +189,53 @@ def test_a_basil_intent_paying_a_subscription_invoice_adds_no_second_purchase(de
 
 
 def test_a_first_invoice_is_a_purchase_with_its_line_items():
-    (purchase,) = convert(events.stripe_event("invoice.paid", events.invoice(), event_id="evt_i"))
+    (purchase,) = convert(testkit.stripe_event("invoice.paid", testkit.invoice(), event_id="evt_i"))
     assert purchase.name == "purchase"
     assert purchase.value.amount_minor == 2000
     assert purchase.identity.email == pii.hash_email("jenny.rosen@example.com")
     # attribution travels on the subscription's metadata (parent.subscription_details)
-    assert purchase.attribution.scan_session_id == events.SCAN_SESSION_ID
+    assert purchase.attribution.scan_session_id == testkit.SCAN_SESSION_ID
     assert purchase.properties["billing_reason"] == "subscription_create"
 
 
 @pytest.mark.parametrize("reason", ["subscription_cycle", "subscription_update", "subscription_threshold"])
 def test_a_renewal_invoice_has_the_renewal_name(reason):
-    paid = events.stripe_event("invoice.paid", events.invoice(billing_reason=reason), event_id="evt_r")
+    paid = testkit.stripe_event("invoice.paid", testkit.invoice(billing_reason=reason), event_id="evt_r")
     (renewal,) = convert(paid)
     assert renewal.name == "renewal"
     assert renewal.conversion_id == conversion_id("stripe", INVOICE, "renewal")
 
 
 def test_the_renewal_name_is_configurable():
-    paid = events.stripe_event(
-        "invoice.paid", events.invoice(billing_reason="subscription_cycle"), event_id="evt_r"
+    paid = testkit.stripe_event(
+        "invoice.paid", testkit.invoice(billing_reason="subscription_cycle"), event_id="evt_r"
     )
     (renewal,) = convert(paid, Source(renewal_name="subscription_renewal"))
     assert renewal.name == "subscription_renewal"
 
 
 def test_a_zero_amount_trial_invoice_is_not_a_purchase():
-    paid = events.stripe_event("invoice.paid", events.invoice(amount_paid=0), event_id="evt_0")
+    paid = testkit.stripe_event("invoice.paid", testkit.invoice(amount_paid=0), event_id="evt_0")
     assert convert(paid) == []
 
 
 def test_older_api_invoices_carry_attribution_in_subscription_details():
-    invoice = events.invoice(metadata={})
-    invoice["subscription_details"] = {"metadata": {"scan_session_id": events.SCAN_SESSION_ID}}
-    (purchase,) = convert(events.stripe_event("invoice.paid", invoice, event_id="evt_i"))
-    assert purchase.attribution.scan_session_id == events.SCAN_SESSION_ID
+    invoice = testkit.invoice(metadata={})
+    invoice["subscription_details"] = {"metadata": {"scan_session_id": testkit.SCAN_SESSION_ID}}
+    (purchase,) = convert(testkit.stripe_event("invoice.paid", invoice, event_id="evt_i"))
+    assert purchase.attribution.scan_session_id == testkit.SCAN_SESSION_ID
 
 
 def test_a_subscription_created_active_is_not_a_signup():
-    created = events.stripe_event(
-        "customer.subscription.created", events.subscription(status="active"), event_id="evt_s"
+    created = testkit.stripe_event(
+        "customer.subscription.created", testkit.subscription(status="active"), event_id="evt_s"
     )
     assert convert(created) == []
 
 
 def test_payment_intent_attribution_and_receipt_email():
     (purchase,) = convert(
-        events.stripe_event("payment_intent.succeeded", events.payment_intent(), event_id="evt_p")
+        testkit.stripe_event("payment_intent.succeeded", testkit.payment_intent(), event_id="evt_p")
     )
     assert purchase.identity.email == pii.hash_email("jenny.rosen@example.com")
     assert purchase.attribution.ttclid == "E.C.P.ttclid123"
@@ -289,7 +288,7 @@ def test_malformed_bodies_are_payload_errors(body, reason):
 
 def test_verify_uses_a_300_s_tolerance_by_default_and_0_disables_it():
     body = json.dumps(checkout()).encode()
-    old = events.stripe_signature(body, "whsec_x", timestamp=events.FIXED_TIMESTAMP)
+    old = testkit.stripe_signature(body, "whsec_x", timestamp=testkit.FIXED_TIMESTAMP)
     with pytest.raises(StaleTimestampError):
         SOURCE.verify(request(body, old), ["whsec_x"], Source())
     SOURCE.verify(request(body, old), ["whsec_x"], Source(signing_tolerance_seconds=0))
@@ -308,7 +307,7 @@ def test_the_defaults_cover_every_attribution_key_stripe_can_carry():
 
 def test_a_current_api_invoice_line_gives_its_product_and_unit_price():
     # Given an invoice line priced as API 2025-03-31+ shapes it (pricing.price_details)
-    (purchase,) = convert(events.stripe_event("invoice.paid", events.invoice(), event_id="evt_i"))
+    (purchase,) = convert(testkit.stripe_event("invoice.paid", testkit.invoice(), event_id="evt_i"))
     # Then the item carries the product and the unit price in minor units
     (item,) = purchase.items
     assert (item.product_id, item.quantity, item.unit_amount_minor) == ("prod_NjpI7DbZx6AlWQ", 1, 2000)
@@ -316,9 +315,9 @@ def test_a_current_api_invoice_line_gives_its_product_and_unit_price():
 
 def test_a_fractional_unit_price_leaves_the_item_without_one_and_the_value_exact():
     # Given a metered line whose unit price has a fraction of a cent
-    invoice = events.invoice()
+    invoice = testkit.invoice()
     invoice["lines"]["data"][0]["pricing"]["unit_amount_decimal"] = "0.25"
-    (purchase,) = convert(events.stripe_event("invoice.paid", invoice, event_id="evt_i"))
+    (purchase,) = convert(testkit.stripe_event("invoice.paid", invoice, event_id="evt_i"))
     # Then the item keeps its product, drops the inexact price, and the value is untouched
     assert purchase.items[0].unit_amount_minor is None
     assert purchase.value.amount_minor == 2000

@@ -10,7 +10,8 @@ what it accepted, logs every request, and can inject faults; see `base.Sandbox`.
 
 from __future__ import annotations
 
-from .base import FaultPlan, Sandbox
+from .base import Sandbox
+from .faults import FaultPlan
 from .hubspot_api import HubSpotApiSandbox
 from .pagent import PagentSandbox
 from .quicklizard import QuickLizardSandbox

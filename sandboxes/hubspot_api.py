@@ -29,9 +29,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from local.events import ATTRIBUTION_METADATA, CUSTOMER_DETAILS
+from testkit.scenario import ATTRIBUTION_METADATA, CUSTOMER_DETAILS
 
-from .base import CONTROL_PREFIX, ApiError, RateLimiter, Request, Response, Route, Sandbox
+from .api import ApiError, Request, Response, Route
+from .base import CONTROL_PREFIX, Sandbox
+from .ratelimit import RateLimiter
 
 DEFAULT_TOKENS = frozenset({"pat-local-hubspot"})
 RATE_LIMIT = 100

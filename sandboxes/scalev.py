@@ -36,17 +36,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .base import (
+from .api import ApiError, Request, Response, Route
+from .base import Sandbox
+from .validation import (
     ARRAY,
     INTEGER,
     OBJECT,
     STRING,
-    ApiError,
     Field,
-    Request,
-    Response,
-    Route,
-    Sandbox,
     Schema,
     at_least,
     format_loc,
@@ -144,6 +141,11 @@ class ScalevSandbox(Sandbox):
     ) -> None:
         self.stores = dict(DEFAULT_STORES if stores is None else stores)
         super().__init__(rate_limit=requests_per_minute, **options)
+
+    @classmethod
+    def default_credential(cls, destination: Any) -> str:
+        """The default storefront key of the destination's `store_id`."""
+        return DEFAULT_STORES[destination.store_id or ""]
 
     def routes(self) -> Sequence[Route]:
         providers = "|".join(PROVIDERS)

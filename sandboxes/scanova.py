@@ -34,16 +34,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import (
+from .api import ApiError, Request, Response, Route
+from .base import Sandbox, utc_now_iso
+from .validation import (
     ARRAY,
     NUMBER,
     OBJECT,
     STRING,
-    ApiError,
-    Request,
-    Response,
-    Route,
-    Sandbox,
     Schema,
     at_least,
     currency_code,
@@ -56,7 +53,6 @@ from .base import (
     optional,
     required,
     sha256_hex,
-    utc_now_iso,
     uuid_string,
 )
 
@@ -106,6 +102,11 @@ class ScanovaSandbox(Sandbox):
     ) -> None:
         self.api_keys = dict(DEFAULT_API_KEYS if api_keys is None else api_keys)
         super().__init__(rate_limit=events_per_minute, **options)
+
+    @classmethod
+    def default_credential(cls, destination: Any) -> str:
+        """The default key of the destination's `site_id` (a key belongs to one site)."""
+        return next(key for key, site in DEFAULT_API_KEYS.items() if site == destination.site_id)
 
     def routes(self) -> Sequence[Route]:
         return (

@@ -131,12 +131,12 @@ def _guess_route(routes: list[dict[str, Any]], folder: Path | None, document: An
 
 
 def sign(provider: str, body: bytes, secret: str, *, url: str, method: str) -> dict[str, str]:
-    """The headers with which `provider` would sign this request now (local.events' signers)."""
-    from local import events
+    """The headers with which `provider` would sign this request now (the test kit's signers)."""
+    from testkit.signers import SIGNATURE_HEADERS
 
-    signer = getattr(events, f"{provider}_signature_headers", None)
+    signer = SIGNATURE_HEADERS.get(provider)
     if signer is None:
-        raise ValueError(f"relay-local send cannot sign {provider} requests (no signer in local.events)")
+        raise ValueError(f"relay-local send cannot sign {provider} requests (no signer in testkit.signers)")
     return signer(body, secret, url=url, method=method, timestamp=int(time.time()))
 
 

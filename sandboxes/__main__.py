@@ -1,6 +1,6 @@
 """Run all four vendor sandboxes until Ctrl-C or SIGTERM.
 
-    python -m local.sandboxes [--host 127.0.0.1] [--port-base 4100]
+    python -m sandboxes [--host 127.0.0.1] [--port-base 4100]
 
 With `--port-base N` the sandboxes listen on N (scanova), N+1 (pagent), N+2 (scalev)
 and N+3 (quicklizard); without it each gets an ephemeral port. One `name url` line per
@@ -17,7 +17,7 @@ from . import SANDBOXES, start_all
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.sandboxes", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m sandboxes", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port-base", type=int, default=0, help="first port; 0 = ephemeral ports")
     args = parser.parse_args(argv)

@@ -27,15 +27,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .base import (
+from .api import ApiError, Request, Response, Route
+from .base import Sandbox
+from .validation import (
     NUMBER,
     STRING,
-    ApiError,
     Problem,
-    Request,
-    Response,
-    Route,
-    Sandbox,
     Schema,
     at_least,
     http_url,
@@ -71,6 +68,10 @@ class QuickLizardSandbox(Sandbox):
     ) -> None:
         self.client_keys = frozenset(DEFAULT_CLIENT_KEYS if client_keys is None else client_keys)
         super().__init__(rate_limit=requests_per_minute, **options)
+
+    @classmethod
+    def default_credential(cls, destination: Any) -> str:
+        return min(DEFAULT_CLIENT_KEYS)
 
     def routes(self) -> Sequence[Route]:
         return (Route("POST", "/events", self._post_events),)

@@ -7,7 +7,7 @@ bearer token):
 - `GET /v1/checkout/sessions?payment_intent=pi_…`: the sessions of a payment intent.
 
 Sessions are seeded with `seed_session(...)`; by default the sessions of the sample events in
-local/events.py are there. Errors use Stripe's shape, `{"error": {"type", "message"}}`: 401
+testkit/stripe.py are there. Errors use Stripe's shape, `{"error": {"type", "message"}}`: 401
 for a missing or unknown key, 404 for an unknown session, 400 for a bad `limit`.
 """
 
@@ -18,7 +18,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .base import ApiError, Request, Response, Route, Sandbox
+from .api import ApiError, Request, Response, Route
+from .base import Sandbox
 
 # The local stack stores this key under the config's stripe_api_key_secret (local/stack/secrets.py).
 DEFAULT_API_KEYS = frozenset({"sk_test_local_conversion_relay"})
@@ -59,7 +60,7 @@ def line_item(
     }
 
 
-# The sessions of local/events.py's sample Stripe events, so `make send` reaches QuickLizard.
+# The sessions of testkit/stripe.py's sample Stripe events, so `make send` reaches QuickLizard.
 DEFAULT_SESSIONS: dict[str, tuple[str | None, list[dict[str, Any]]]] = {
     "cs_test_a1b2c3": (
         "pi_3MtwBwLkdIwHu7ix28a3tqPa",
@@ -75,7 +76,7 @@ DEFAULT_SESSIONS: dict[str, tuple[str | None, list[dict[str, Any]]]] = {
 class StripeApiSandbox(Sandbox):
     """`api_keys`: accepted secret keys; `sessions`: session id → (payment intent, line items)."""
 
-    name = "stripe"  # the key local/stack/sandboxes.py looks up in local.sandboxes.SANDBOXES
+    name = "stripe"  # the key of the local stack's provider-API sandboxes (local/stack/sandboxes.py)
 
     def __init__(
         self,

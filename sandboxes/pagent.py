@@ -34,17 +34,14 @@ from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
-from .base import (
+from .api import ApiError, Request, Response, Route
+from .base import Sandbox
+from .validation import (
     ARRAY,
     INTEGER,
     NUMBER,
     OBJECT,
     STRING,
-    ApiError,
-    Request,
-    Response,
-    Route,
-    Sandbox,
     Schema,
     at_least,
     length,
@@ -90,6 +87,10 @@ class PagentSandbox(Sandbox):
     ) -> None:
         self.api_keys = frozenset(DEFAULT_API_KEYS if api_keys is None else api_keys)
         super().__init__(rate_limit=requests_per_minute, **options)
+
+    @classmethod
+    def default_credential(cls, destination: Any) -> str:
+        return min(DEFAULT_API_KEYS)
 
     def routes(self) -> Sequence[Route]:
         return (

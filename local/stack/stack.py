@@ -1,0 +1,369 @@
+"""The whole relay on loopback, wired as template.yaml wires it: no Docker, no AWS account.
+
+    stack = LocalStack(StackOptions(port=3000)).start()
+    ...
+    stack.stop()
+
+- embedded AWS: moto's server (DynamoDB table, queues with their redrive policies,
+  Secrets Manager) created from template.yaml by local.world.build_world;
+- the template's HttpApi routes (local.apigw) and SQS event source mappings
+  (local.pollers), each function in its own execution environments (local.runtime);
+- the vendor sandboxes (the `sandboxes` package) for every loopback URL of the relay config;
+- GET /_local/status (what `make status` prints), /_local/ledger (every delivery ledger
+  item) and /_local/info (what `make send` needs: routes and their signing secrets' names).
+
+See docs/local-stack.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from relay.config import RelayConfig, load_config
+
+from local.apigw import HttpAnswer, HttpApi, Route
+from local.pollers import EventSourceMapping, QueuePoller
+from local.runtime import FunctionRuntime, Invocation, lambda_environment
+from local.stack.aws import LOCAL_CREDENTIALS, EmbeddedAws, PortInUseError, ensure_port_free
+from local.stack.logs import compact
+from local.stack.sandboxes import SandboxPlan, is_loopback, plan_sandboxes, start_sandboxes
+from local.stack.secrets import WEBHOOK_SECRETS, local_secrets
+from local.stack.status import MetricsTally, QueueRef, StatusCollector
+from local.world import REPO_ROOT, FunctionSpec, World, build_world, load_template
+from sandboxes import Sandbox
+
+DEFAULT_CONFIG = REPO_ROOT / "config" / "relay.local.yaml"
+DEFAULT_RETRY_DELAY_SCALE = 0.01
+HTTP_ENVIRONMENTS = 4  # concurrent requests per webhook function before they queue
+_POLLER_GRACE_SECONDS = 5.0
+
+__all__ = ["DEFAULT_CONFIG", "LocalStack", "PortInUseError", "StackOptions"]
+
+
+@dataclass
+class StackOptions:
+    config_path: Path = DEFAULT_CONFIG
+    host: str = "127.0.0.1"
+    port: int = 3000
+    moto_port: int = 4566
+    retry_delay_scale: float = DEFAULT_RETRY_DELAY_SCALE
+    batching_window: float | None = None  # None: each mapping's MaximumBatchingWindowInSeconds
+    secret_overrides: dict[str, str] = field(default_factory=dict)
+    function_logs: bool = True
+    json_logs: bool = False  # the functions' log lines as they are, not compacted
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def _provider(spec: FunctionSpec) -> str:
+    return spec.code_uri.name.removeprefix("ingest_")
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions, *, out: Callable[[str], None] | None = None):
+        self.options = options
+        self._out = out or _print
+        self._out_lock = threading.Lock()
+        self.config: RelayConfig | None = None
+        self.aws: EmbeddedAws | None = None
+        self.world: World | None = None
+        self.sandboxes: list[tuple[SandboxPlan, Sandbox]] = []
+        self.unavailable_sandboxes: list[SandboxPlan] = []
+        self.runtimes: dict[str, FunctionRuntime] = {}
+        self.pollers: list[QueuePoller] = []
+        self.missing: dict[str, Path] = {}  # functions whose code is not there: not deployed
+        self.http: HttpApi | None = None
+        self.metrics = MetricsTally()
+        self.status: StatusCollector | None = None
+        self.secrets: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> LocalStack:
+        options = self.options
+        config_path = options.config_path.resolve()
+        self.config = load_config(config_path)
+        ensure_port_free(options.host, options.port, "the HTTP API")
+        try:
+            self._start_aws()
+            self._start_sandboxes()
+            self._start_functions(config_path)
+            self._start_http()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_aws(self) -> None:
+        assert self.config is not None
+        template = load_template()
+        self.aws = EmbeddedAws(self.options.host, self.options.moto_port).start()
+        self.secrets = local_secrets(
+            template,
+            self.config,
+            environ=self.options.environ,
+            overrides=self.options.secret_overrides,
+            sandboxed=is_loopback,
+        )
+        self.world = build_world(self.aws.session(), secrets=self.secrets, template=template)
+        queues = {}
+        for spec in self.world.functions.values():
+            if spec.sqs_queue is None:
+                continue
+            redrive = template["Resources"][spec.sqs_queue]["Properties"]["RedrivePolicy"]
+            dlq_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            kind = spec.code_uri.name.removeprefix("deliver_")
+            queues[kind] = QueueRef(
+                vendor=kind,
+                logical_id=spec.sqs_queue,
+                url=self.world.queue_url(spec.sqs_queue),
+                name=self.world.resources[spec.sqs_queue]["QueueName"],
+                dlq_logical_id=dlq_id,
+                dlq_url=self.world.queue_url(dlq_id),
+                dlq_name=self.world.resources[dlq_id]["QueueName"],
+            )
+        self.status = StatusCollector(
+            aws=self.aws,
+            account_id=self.world.account_id,
+            table_name=self.world.table_name,
+            queues=queues,
+            config=self.config,
+            metrics=self.metrics,
+        )
+
+    def _start_sandboxes(self) -> None:
+        assert self.config is not None
+        plans = plan_sandboxes(self.config)
+        for plan in plans:
+            if plan.available:
+                ensure_port_free(self.options.host, plan.port, f"the {plan.name} sandbox")
+        self.sandboxes = start_sandboxes(plans, self.options.host)
+        self.unavailable_sandboxes = [plan for plan in plans if not plan.available]
+
+    def _start_functions(self, config_path: Path) -> None:
+        assert self.world is not None and self.aws is not None
+        world, options = self.world, self.options
+        for logical_id, spec in world.functions.items():
+            if not (spec.http_routes or spec.sqs_queue):
+                continue  # not triggered by anything the local stack emulates (e.g. ReplayFunction)
+            if not (spec.code_uri / f"{spec.handler.rpartition('.')[0]}.py").is_file():
+                self.missing[logical_id] = spec.code_uri
+                continue
+            overrides = {
+                "RELAY_CONFIG": str(config_path),
+                "AWS_ENDPOINT_URL": self.aws.endpoint_url,
+                **LOCAL_CREDENTIALS,
+            }
+            if spec.sqs_queue:
+                overrides["RETRY_DELAY_SCALE"] = str(options.retry_delay_scale)
+            function_name = f"{world.stack_name}-{logical_id}"
+            self.runtimes[logical_id] = FunctionRuntime(
+                logical_id=logical_id,
+                function_name=function_name,
+                environment=lambda_environment(
+                    logical_id=logical_id,
+                    function_name=function_name,
+                    code_uri=spec.code_uri,
+                    handler=spec.handler,
+                    variables=spec.environment,
+                    region=world.region,
+                    overrides=overrides,
+                ),
+                timeout_seconds=spec.timeout,
+                region=world.region,
+                account_id=world.account_id,
+                max_environments=HTTP_ENVIRONMENTS if spec.http_routes else 1,
+                on_log=self._function_output,
+            )
+        sqs = self.aws.session().client("sqs")
+        for logical_id, runtime in self.runtimes.items():
+            spec = world.functions[logical_id]
+            if spec.sqs_queue is None:
+                continue
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=world.queue_url(spec.sqs_queue), AttributeNames=["VisibilityTimeout"]
+            )["Attributes"]
+            queue_visibility = int(attributes["VisibilityTimeout"])
+            mapping = EventSourceMapping(
+                function=logical_id,
+                queue_url=world.queue_url(spec.sqs_queue),
+                queue_arn=world.resources[spec.sqs_queue]["Arn"],
+                region=world.region,
+                batch_size=spec.batch_size,
+                batching_window=spec.batching_window
+                if options.batching_window is None
+                else options.batching_window,
+                report_batch_item_failures=spec.report_batch_item_failures,
+            )
+            self.pollers.append(
+                QueuePoller(
+                    mapping,
+                    runtime,
+                    sqs,
+                    failure_visibility_seconds=max(1, round(queue_visibility * options.retry_delay_scale)),
+                    log=self._say,
+                ).start()
+            )
+
+    def _start_http(self) -> None:
+        assert self.world is not None
+        routes = [
+            Route(method, path, logical_id)
+            for logical_id, spec in self.world.functions.items()
+            if logical_id in self.runtimes
+            for method, path in spec.http_routes
+        ]
+        self.http = HttpApi(
+            routes,
+            self.runtimes,
+            account_id=self.world.account_id,
+            local_endpoints={"status": self.snapshot, "info": self.info, "ledger": self.ledger},
+            on_answer=self._answered,
+            log=self._say,
+        ).start(self.options.host, self.options.port)
+
+    def stop(self) -> None:
+        """Stop everything this stack started, newest first; safe to call twice."""
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+        for poller in self.pollers:
+            poller.stop()
+        for poller in self.pollers:
+            poller.join(_POLLER_GRACE_SECONDS)  # let a running batch finish
+        # Ends a batch that would not finish; each worker takes a moment to exit: in parallel.
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(FunctionRuntime.close, self.runtimes.values()))
+        for poller in self.pollers:
+            poller.join()
+        self.pollers = []
+        self.runtimes = {}
+        for _, sandbox in self.sandboxes:
+            sandbox.stop()
+        self.sandboxes = []
+        if self.aws is not None:
+            self.aws.stop()
+            self.aws = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ observation
+
+    def _say(self, line: str) -> None:
+        with self._out_lock:
+            self._out(line)
+
+    def _function_output(self, logical_id: str, line: str) -> None:
+        self.metrics.observe(line)
+        if self.options.function_logs and '"_aws"' not in line:  # EMF lines feed the tally only
+            self._say(f"[{logical_id}] {line if self.options.json_logs else compact(line)}")
+
+    def _answered(self, route: Route, invocation: Invocation, answer: HttpAnswer) -> None:
+        if self.status is not None:
+            self.status.record_answer(route.key, answer.status)
+
+    def snapshot(self) -> dict[str, Any]:
+        assert self.status is not None
+        return self.status.snapshot()
+
+    def ledger(self) -> list[dict[str, Any]]:
+        assert self.status is not None
+        return self.status.ledger()
+
+    def info(self) -> dict[str, Any]:
+        """What a client of the stack needs: its routes, their signing secrets, the AWS endpoint."""
+        assert self.world is not None and self.aws is not None and self.http is not None
+        routes = []
+        for logical_id, spec in self.world.functions.items():
+            for method, path in spec.http_routes:
+                routes.append(
+                    {
+                        "method": method,
+                        "path": path,
+                        "function": logical_id,
+                        "provider": _provider(spec),
+                        "secret_name": spec.environment.get("WEBHOOK_SECRET_NAME"),
+                        "deployed": logical_id in self.runtimes,
+                    }
+                )
+        return {
+            "url": self.http.url,
+            "aws_endpoint": self.aws.endpoint_url,
+            "region": self.world.region,
+            "routes": routes,
+            "sandboxes": {plan.name: sandbox.url for plan, sandbox in self.sandboxes},
+        }
+
+    def banner(self) -> str:
+        assert self.world is not None and self.aws is not None and self.http is not None
+        world, options = self.world, self.options
+        lines = [
+            "Conversion Relay: local stack (no Docker, no AWS account)",
+            f"  relay config   {_shown(options.config_path)}",
+            f"  AWS (moto)     {self.aws.endpoint_url}   table {world.table_name}",
+            f"  HTTP API       {self.http.url}",
+        ]
+        for logical_id, spec in world.functions.items():
+            for method, path in spec.http_routes:
+                note = (
+                    ""
+                    if logical_id in self.runtimes
+                    else f"   (not deployed: {_shown(spec.code_uri)}/ is missing)"
+                )
+                lines.append(f"    {method} {path:<22} → {logical_id}{note}")
+        lines.append(f"  Queues         retry delays scaled by {options.retry_delay_scale:g}")
+        for logical_id, spec in world.functions.items():
+            if spec.sqs_queue is None:
+                continue
+            if logical_id in self.runtimes:
+                window = spec.batching_window if options.batching_window is None else options.batching_window
+                note = f"batch {spec.batch_size}, window {window:g} s"
+            else:
+                note = f"not polled: {_shown(spec.code_uri)}/ is missing"
+            lines.append(f"    {spec.sqs_queue:<20} → {logical_id}   ({note})")
+        lines.append("  Webhook signing secrets (local values)")
+        for provider, secret in WEBHOOK_SECRETS.items():
+            name = world.parameters.get(secret.parameter, "")
+            overridden = " (from $" + secret.env + ")" if options.environ.get(secret.env) else ""
+            lines.append(f"    {provider:<10} {name:<42} {self.secrets.get(name, '')}{overridden}")
+        lines.append("  Vendor sandboxes")
+        for plan, sandbox in self.sandboxes:
+            lines.append(f"    {plan.name:<12} {sandbox.url:<24} for {', '.join(plan.serves)}")
+        for plan in self.unavailable_sandboxes:
+            lines.append(
+                f"    {plan.name:<12} (no sandbox available for port {plan.port}: {', '.join(plan.serves)})"
+            )
+        assert self.config is not None
+        for name, destination in self.config.destinations.items():
+            if not is_loopback(str(destination.base_url)):
+                lines.append(f"    {name:<12} {destination.base_url} (the real vendor)")
+        port = "" if options.port == 3000 else f" PORT={self.http.port}"
+        lines += [
+            f"  Status         {self.http.url}/_local/status   (make status{port})",
+            "",
+            "Send a signed test event:",
+            f"  make send EVENT=events/stripe/checkout_session_completed.json{port}",
+            "Forward Stripe test-mode webhooks (restart with STRIPE_WEBHOOK_SECRET=<the whsec_ it prints>):",
+            f"  stripe listen --forward-to localhost:{self.http.port}/webhooks/stripe",
+            "Ctrl-C stops the stack.",
+        ]
+        return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(resolved)
+
+
+def _print(line: str) -> None:
+    print(line, file=sys.stdout, flush=True)
