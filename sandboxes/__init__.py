@@ -18,11 +18,9 @@ from .quicklizard import QuickLizardSandbox
 from .scalev import ScalevSandbox
 from .scanova import ScanovaSandbox
 
+# The vendor sandboxes by their vendor key (`Sandbox.name`, the relay config's `kind`).
 SANDBOXES: dict[str, type[Sandbox]] = {
-    "scanova": ScanovaSandbox,
-    "pagent": PagentSandbox,
-    "scalev": ScalevSandbox,
-    "quicklizard": QuickLizardSandbox,
+    sandbox.name: sandbox for sandbox in (ScanovaSandbox, PagentSandbox, ScalevSandbox, QuickLizardSandbox)
 }
 
 
