@@ -91,9 +91,8 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         request = ReplayRequest.model_validate({k: v for k, v in options.items() if v is not None})
     except ValidationError as exc:
-        for where, why in validation_problems(exc):
-            shown = "" if where == "(top level)" else f"{where}: "
-            print(f"relay replay: {shown}{why}", file=sys.stderr)
+        for where, why in validation_problems(exc, top_level=""):
+            print(f"relay replay: {where + ': ' if where else ''}{why}", file=sys.stderr)
         return 2
     replayer = replayer_for(args)
     if request.native:

@@ -40,6 +40,7 @@ def validation_problems(
     prefix: Sequence[str | int] = (),
     limit: int | None = None,
     loc: Callable[[tuple[str | int, ...]], tuple[str | int, ...]] | None = None,
+    top_level: str = "(top level)",
 ) -> list[tuple[str, str]]:
     """A pydantic error as (dotted path, why) pairs: the one way the relay reports bad data.
 
@@ -49,7 +50,7 @@ def validation_problems(
     problems = []
     for error in exc.errors(include_url=False, include_input=False)[:limit]:
         path = loc(tuple(error["loc"])) if loc else tuple(error["loc"])
-        where = ".".join(str(part) for part in (*prefix, *path)) or "(top level)"
+        where = ".".join(str(part) for part in (*prefix, *path)) or top_level
         problems.append((where, _why(error)))
     return problems
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar, get_args
 from pydantic import BaseModel, ValidationError
 from relay import money
 from relay.config import AttributionKey, Source
-from relay.errors import ConfigError, MappingError, PayloadError
+from relay.errors import ConfigError, MappingError, PayloadError, validation_problems
 from relay.ingest.mapping import parse_time
 
 RELAY_KEY = "relay"
@@ -48,10 +48,7 @@ def validated(model: type[Model], document: Any, what: str) -> Model:
     try:
         return model.model_validate(document)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        # pydantic names the model class for a wrong type; say it in JSON terms instead.
-        why = "must be a JSON object" if first["type"] in ("model_type", "dict_type") else first["msg"]
+        ((where, why),) = validation_problems(exc, limit=1, top_level="body")
         raise PayloadError(f"not {what}: {where}: {why}") from exc
 
 
@@ -74,10 +71,7 @@ def source_settings(model: type[Model], source: Source, provider: str) -> Model:
     try:
         return model.model_validate(source.settings)
     except ValidationError as exc:
-        problems = [
-            (".".join(["sources", provider, "settings", *map(str, err["loc"])]), err["msg"])
-            for err in exc.errors(include_url=False)
-        ]
+        problems = validation_problems(exc, prefix=("sources", provider, "settings"))
         raise ConfigError(f"invalid {provider} settings", problems) from exc
 
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
-from relay.errors import MappingError, PayloadError
+from relay.errors import MappingError, PayloadError, validation_problems
 from relay.ingest import signatures
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import DefaultPaths, ProviderEvent, parse_time
@@ -214,9 +214,8 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        return f"not a Stripe event: {where}: {first['msg']}"
+        ((where, why),) = validation_problems(exc, limit=1, top_level="body")
+        return f"not a Stripe event: {where}: {why}"
     return f"body is not valid JSON: {exc}"
 
 
