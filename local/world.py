@@ -157,11 +157,17 @@ def build_world(
             continue
         props = resource["Properties"]
         name = f"{stack_name}-{logical_id}"
+        indexes = (
+            {"GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"]}
+            if "GlobalSecondaryIndexes" in props
+            else {}
+        )
         dynamodb.create_table(
             TableName=name,
             AttributeDefinitions=props["AttributeDefinitions"],
             KeySchema=props["KeySchema"],
             BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+            **indexes,
         )
         ttl = props.get("TimeToLiveSpecification")
         if ttl:

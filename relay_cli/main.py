@@ -4,6 +4,7 @@
     relay dlq ls --local [--destination scanova]
     relay dlq show CONVERSION_ID --stack conversion-relay
     relay replay --local --destination scanova [--dry-run] [--force] [--since 2h] [--rate 5]
+    relay parked ls --local [--source stripe]
 
 `--local` works against the local stack (`make run`: moto on 127.0.0.1:$MOTO_PORT, 4566
 by default); `--stack NAME` against a deployed stack, found by its CloudFormation outputs.
@@ -26,6 +27,7 @@ from relay.errors import ConfigError, RelayError, validation_problems
 from relay.replay.options import ReplayRequest
 from relay.sources.spec import load_source
 
+from relay_cli import parked
 from relay_cli.output import Progress, print_listing, print_summary
 from relay_cli.targets import replayer_for
 
@@ -175,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--json", action="store_true", help="print the summary as JSON")
     replay.set_defaults(run=_replay)
+
+    parked.add_parser(commands, target)
     return parser
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,21 @@ def local_queues(sqs: Any, stack_name: str = LOCAL_STACK_NAME) -> tuple[dict[str
     return queues, f"{stack_name}-RelayTable"
 
 
-def replayer_for(args: argparse.Namespace) -> Replayer:
-    """Clients, queues and ledger of the stack the command names (--local or --stack)."""
+@dataclass(frozen=True)
+class Target:
+    """The AWS clients and names of the stack a command works on."""
+
+    session: Any  # boto3.session.Session
+    sqs: Any
+    dynamodb: Any
+    queues: dict[str, QueuePair]
+    table: str
+    config_path: str | None
+    local: bool
+
+
+def connect(args: argparse.Namespace) -> Target:
+    """Clients, queues and table of the stack the command names (--local or --stack)."""
     import boto3  # not needed by check-config
 
     config_path = args.config or DEFAULT_CONFIGS["local" if args.local else "aws"]
@@ -82,13 +96,18 @@ def replayer_for(args: argparse.Namespace) -> Replayer:
         session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
         sqs, dynamodb = session.client("sqs"), session.client("dynamodb")
         queues, table = stack_queues(session.client("cloudformation"), args.stack)
+    return Target(session, sqs, dynamodb, queues, table, config_path, bool(args.local))
+
+
+def replayer_for(args: argparse.Namespace) -> Replayer:
+    target = connect(args)
     return build_replayer(
-        sqs=sqs,
-        dynamodb=dynamodb,
-        queues=queues,
-        table_name=table,
-        config_path=config_path,
+        sqs=target.sqs,
+        dynamodb=target.dynamodb,
+        queues=target.queues,
+        table_name=target.table,
+        config_path=target.config_path,
         # One moto server answers at once; AWS samples a subset of hosts, so it gets a short poll.
-        wait_seconds=0 if args.local else 1,
-        native_supported=not args.local,
+        wait_seconds=0 if target.local else 1,
+        native_supported=not target.local,
     )

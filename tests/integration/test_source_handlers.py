@@ -240,7 +240,9 @@ def test_a_valid_webhook_queues_jobs_with_hashed_identity_and_a_duplicate_answer
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_forged_unsigned_oversized_and_malformed_requests_get_a_4xx_with_a_reason(start, provider: str):
+def test_forged_unsigned_oversized_requests_get_a_4xx_and_signed_malformed_ones_are_parked(
+    start, provider: str
+):
     relay = start(provider)
     forged = signed(provider, secret=WRONG_SECRET[provider])
     unsigned = signed(provider)
@@ -254,9 +256,13 @@ def test_forged_unsigned_oversized_and_malformed_requests_get_a_4xx_with_a_reaso
         "forged": 401,
         "unsigned": 401,
         "oversized": 413,
-        "malformed": 400,
+        "malformed": 200,  # authentic, so parked: the provider stops retrying, nothing is lost
     }
     assert answers["unsigned"][1]["error"] == "missing_signature"
+    assert (answers["malformed"][1]["status"], answers["malformed"][1]["reason"]) == (
+        "parked",
+        "malformed_payload",
+    )
     assert all(body["reason"] for _, body in answers.values())
     assert relay.jobs() == []
 
@@ -323,8 +329,8 @@ def test_hubspots_v3_vector_passes_the_signature_check_of_the_handler(start):
     status, answer = relay.post(
         testkit.http_api_event("/webhooks/hubspot", b"{'example_field':'example_value'}", headers)
     )
-    # Then the signature is accepted and the body refused as malformed (400, not 401)
-    assert (status, answer["error"]) == (400, "malformed_payload")
+    # Then the signature is accepted and the body, not JSON, parked (200 parked, not 401)
+    assert (status, answer["status"], answer["reason"]) == (200, "parked", "malformed_payload")
 
 
 def test_a_hubspot_batch_claims_each_event_and_reads_only_what_can_convert(start, hubspot_api):
@@ -434,10 +440,10 @@ def test_a_pipedrive_retry_is_a_duplicate(start):
     assert relay.jobs() == []
 
 
-def test_pipedrive_v1_webhooks_are_refused_with_a_hint(start):
+def test_pipedrive_v1_webhooks_are_parked_with_a_hint(start):
     relay = start("pipedrive")
     status, answer = relay.post(signed("pipedrive", {"v": 1, "meta": {"action": "updated"}, "current": {}}))
-    assert status == 400 and "version 2.0" in answer["reason"]
+    assert (status, answer["status"]) == (200, "parked") and "version 2.0" in answer["detail"]
 
 
 # --------------------------------------------------------------------------- Paddle
@@ -479,7 +485,11 @@ def test_paddles_rotation_vector_passes_the_handler(start):
     status, answer = relay.post(
         testkit.http_api_event("/webhooks/paddle", b"hello-world", {"Paddle-Signature": header})
     )
-    assert (status, answer["error"]) == (400, "malformed_payload")  # signature passed; body is not JSON
+    assert (status, answer["status"], answer["reason"]) == (
+        200,
+        "parked",
+        "malformed_payload",
+    )  # signed; not JSON
 
 
 def test_the_same_paddle_event_from_another_notification_is_a_duplicate(start):
@@ -508,9 +518,9 @@ def test_shopifys_derived_vector_passes_the_signature_check_of_the_handler(start
         "X-Shopify-Webhook-Id": "vector",
     }
     status, answer = relay.post(testkit.http_api_event("/webhooks/shopify", body, headers))
-    # Then the signature passes and the body is refused: it is not an order
-    assert (status, answer["error"]) == (400, "malformed_payload")
-    assert "currency" in answer["reason"]
+    # Then the signature passes and the body is parked: it is not an order
+    assert (status, answer["status"], answer["reason"]) == (200, "parked", "malformed_payload")
+    assert "currency" in answer["detail"]
 
 
 def test_a_shopify_test_order_is_ignored_unless_test_mode_is_allowed(start):
@@ -547,8 +557,8 @@ def test_the_standard_webhooks_vector_passes_the_handler(start):
         "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
     }
     status, answer = relay.post(testkit.http_api_event("/events", b'{"test": 2432232314}', headers))
-    assert (status, answer["error"]) == (400, "malformed_payload")  # verified; no `type`
-    assert "no event type" in answer["reason"]
+    assert (status, answer["status"], answer["reason"]) == (200, "parked", "malformed_payload")  # no `type`
+    assert "no event type" in answer["detail"]
 
 
 def test_a_backend_signing_with_the_official_library_is_relayed(start):
@@ -570,7 +580,7 @@ def test_a_backend_signing_with_the_official_library_is_relayed(start):
     assert {job.conversion.value.amount_minor for _, job, _ in relay.jobs()} == {29}
 
 
-def test_a_product_view_reaches_quicklizard_and_a_bad_canonical_body_is_a_400(start):
+def test_a_product_view_reaches_quicklizard_and_a_bad_canonical_body_is_parked(start):
     relay = start("events")
     view = testkit.backend_conversion(
         "product_view",
@@ -584,7 +594,7 @@ def test_a_product_view_reaches_quicklizard_and_a_bad_canonical_body_is_a_400(st
     assert answer["skipped"]["scanova:missing_scan_session_id"] == 1
     bad = testkit.backend_conversion("purchase", value={"amount": "19.999", "currency": "USD"})
     status, answer = relay.post(signed("events", bad))
-    assert status == 400 and "more decimals than USD" in answer["reason"]
+    assert (status, answer["status"]) == (200, "parked") and "more decimals than USD" in answer["detail"]
 
 
 def test_a_custom_shape_is_mapped_by_the_local_config_rules_and_unknown_types_are_ignored(start):

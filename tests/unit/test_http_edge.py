@@ -10,9 +10,9 @@ from relay.errors import (
     ConfigError,
     EnqueueError,
     EnrichmentError,
-    MappingError,
     MethodNotAllowedError,
     MissingSignatureError,
+    ParkingError,
     PayloadError,
     PayloadTooLargeError,
     SignatureError,
@@ -125,11 +125,10 @@ def test_anything_else_answers_500_without_details(error):
     assert json.loads(answer["body"]) == {"error": "internal", "reason": "internal error; retry"}
 
 
-def test_an_unmappable_event_answers_5xx_so_the_provider_keeps_it_while_the_config_is_fixed():
-    answer = error_response(MappingError("rule for invoice.paid found no order key at 'x'"))
-    assert answer["statusCode"] == 500
-    assert json.loads(answer["body"])["error"] == "unmappable"
-    assert "order key" not in answer["body"]  # details stay in the log
+def test_a_parked_event_that_cannot_be_recorded_answers_503_so_the_provider_retries():
+    answer = error_response(ParkingError("parked event not recorded (ClientError)"))
+    assert answer["statusCode"] == 503
+    assert json.loads(answer["body"])["error"] == "unavailable"
 
 
 def test_a_provider_api_outage_answers_503():

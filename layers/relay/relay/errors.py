@@ -127,11 +127,18 @@ class ClaimInProgressError(RequestError):
 
 
 class MappingError(RelayError):
-    """A provider payload could not be mapped to a conversion (a config or data problem)."""
+    """A provider payload could not be mapped to a conversion (a config or data problem).
+
+    Raised for an authentic event, it parks the event (relay.parking): answered 2xx so the
+    provider stops retrying, kept with its reason, replayed by `relay backfill --parked`."""
+
+    code: str = "unmappable"  # the parked event's reason
 
 
 class InvalidMoneyError(MappingError, ValueError):
     """An amount or currency is not valid ISO 4217 money."""
+
+    code = "invalid_money"
 
 
 # --- infrastructure at ingest (mapped to 5xx so the provider retries) ----------------
@@ -139,6 +146,10 @@ class InvalidMoneyError(MappingError, ValueError):
 
 class EnqueueError(RelayError):
     """Delivery jobs could not be queued; the ingest claim is released and the provider retries."""
+
+
+class ParkingError(RelayError):
+    """A parked event could not be recorded (DynamoDB); answered 5xx so the provider retries."""
 
 
 # --- delivery --------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from relay.errors import (
     ClaimInProgressError,
     EnqueueError,
     EnrichmentError,
-    MappingError,
     MethodNotAllowedError,
+    ParkingError,
     PayloadError,
     PayloadTooLargeError,
     RequestError,
@@ -96,18 +96,14 @@ def error_response(exc: Exception) -> dict[str, Any]:
         elif isinstance(exc, MethodNotAllowedError):
             headers = {"Allow": "POST"}  # RFC 9110 §15.5.6: a 405 names the allowed methods
         return respond(exc.status, {"error": exc.code, "reason": exc.reason}, headers)
+    if isinstance(exc, ParkingError):
+        logger.error("parked event not recorded; the provider will retry", extra={"reason": str(exc)})
+        return respond(503, {"error": "unavailable", "reason": "could not record the event; retry"})
     if isinstance(exc, EnqueueError):
         logger.error("jobs not queued; the provider will retry", extra={"reason": str(exc)})
         return respond(503, {"error": "unavailable", "reason": "could not queue the conversions; retry"})
     if isinstance(exc, EnrichmentError):
         logger.error("provider API unavailable; the provider will retry", extra={"reason": str(exc)})
         return respond(503, {"error": "unavailable", "reason": "provider API unavailable; retry"})
-    if isinstance(exc, MappingError):
-        # A rule that does not fit the data: answer 5xx so the provider keeps the event and
-        # retries (Stripe for 3 days) while the config is fixed; nothing is lost.
-        logger.error("event cannot be mapped; fix the relay config", extra={"reason": str(exc)})
-        return respond(
-            500, {"error": "unmappable", "reason": "the relay config cannot map this event; retry"}
-        )
     logger.exception("ingest failed; the provider will retry")
     return respond(500, {"error": "internal", "reason": "internal error; retry"})

@@ -1,6 +1,7 @@
 """The ingest pipeline, the same for every provider.
 
-verify the signature on the raw body → parse → skip test-mode and unused event types
+verify the signature on the raw body → parse (an authentic body or event the relay cannot use
+is parked: 2xx "parked" with its reason, relay.parking) → skip test-mode and unused event types
 (200 "ignored") → claim the provider event id (Powertools idempotency, DynamoDB) →
 enrich (sources that read more, e.g. HubSpot's CRM) → map to conversions (PII hashed
 there) → one job per (conversion, destination) → SendMessageBatch → 2xx. A failure
@@ -10,8 +11,10 @@ before the jobs are queued raises, Powertools releases the claim, and the answer
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -25,15 +28,19 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from relay import secrets
 from relay.config import RelayConfig, Source, load_config
-from relay.errors import ClaimInProgressError, RequestError
-from relay.ingest.edge import error_response, respond, webhook_request
+from relay.errors import ClaimInProgressError, MappingError, PayloadError, RequestError
+from relay.ingest.edge import WebhookRequest, error_response, respond, webhook_request
 from relay.ingest.mapping import ProviderEvent, handled_event_types, map_event
 from relay.ingest.queueing import JobQueues
 from relay.models import DeliveryJob
+from relay.parking import ParkedEvent, ParkedEvents, clean_detail
 from relay.settings import IngestSettings
+from relay.sources.payloads import content_key
 from relay.sources.spec import SourceSpec, load_source
 
 logger = Logger(child=True)
+
+FINGERPRINT_CHARS = 32
 
 
 class IngestPipeline:
@@ -44,6 +51,7 @@ class IngestPipeline:
         config: RelayConfig,
         signing_secrets: Callable[[], list[str]],
         queues: JobQueues,
+        parked: ParkedEvents,
         persistence: DynamoDBPersistenceLayer,
         idempotency: IdempotencyConfig,
         metrics: Metrics,
@@ -55,6 +63,7 @@ class IngestPipeline:
         self._handled = handled_event_types(self.source, self._rules)
         self._signing_secrets = signing_secrets
         self._queues = queues
+        self._parked = parked
         self._idempotency = idempotency
         self._metrics = metrics
         self._ran = False
@@ -71,7 +80,12 @@ class IngestPipeline:
             if not self.source.enabled:
                 return respond(404, {"error": "source_disabled", "reason": f"{self.spec.name} is disabled"})
             self.spec.verify(request, self._signing_secrets(), self.source)
-            results = [self._one(provider_event) for provider_event in self.spec.parse(request)]
+            # Authentic from here on: what cannot be used is parked, never refused or retried.
+            try:
+                events = self.spec.parse(request)
+            except PayloadError as exc:
+                return respond(200, self._park_request(request, exc))
+            results = [self._one(provider_event) for provider_event in events]
         except RequestError as exc:
             self._count("WebhookRefused", {"error": exc.code})
             return error_response(exc)
@@ -95,6 +109,8 @@ class IngestPipeline:
             )
         except IdempotencyAlreadyInProgressError as exc:
             raise ClaimInProgressError(f"event {event.event_id} is being processed; retry shortly") from exc
+        except MappingError as exc:  # the idempotency claim is released: a backfill may try again
+            return self._park(event, exc.code, str(exc), content_key(event.payload, FINGERPRINT_CHARS))
         if not self._ran:
             self._metrics.add_metric(name="WebhookDuplicate", unit=MetricUnit.Count, value=1)
             logger.info("duplicate event answered like the first", extra=log)
@@ -104,6 +120,33 @@ class IngestPipeline:
         self._count("WebhookIgnored", {"reason": reason})
         logger.info("event ignored", extra={**log, "reason": reason})
         return {"status": "ignored", "reason": reason, "event_id": event.event_id}
+
+    def _park(self, event: ProviderEvent, reason: str, detail: str, fingerprint: str) -> dict[str, Any]:
+        parked = ParkedEvent(
+            provider=event.provider,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            reason=reason,
+            detail=clean_detail(detail),
+            fingerprint=fingerprint,
+            parked_at=datetime.now(UTC),
+            occurred_at=event.occurred_at,
+        )
+        self._parked.park(parked, retention_days=self.spec.event_log_days)
+        self._count("WebhookParked", {"reason": reason})
+        logger.warning(
+            "event parked: authentic but unusable; fix, then relay backfill --parked",
+            extra={k: v for k, v in parked.as_json().items() if k != "fingerprint"},
+        )
+        return {"status": "parked", "event_id": event.event_id, "reason": reason, "detail": parked.detail}
+
+    def _park_request(self, request: WebhookRequest, exc: PayloadError) -> dict[str, Any]:
+        """A signed body that is not an event the relay can read: parked by its fingerprint."""
+        fingerprint = hashlib.sha256(request.body).hexdigest()[:FINGERPRINT_CHARS]
+        event = ProviderEvent(
+            provider=self.spec.name, event_id=f"body:{fingerprint}", event_type="unreadable", payload=None
+        )
+        return self._park(event, exc.code, exc.reason, fingerprint)
 
     def _process(self, *, claim: dict[str, str], event: ProviderEvent) -> dict[str, Any]:
         self._ran = True
@@ -177,9 +220,8 @@ def build_ingest(source_name: str, metrics: Metrics, environ: dict[str, str] | N
     kinds = {name: d.kind for name, d in config.destinations.items()}
     # One boto3 session for both clients: Powertools would otherwise open its own, which
     # re-reads botocore's models and endpoints (~40 ms of every cold start).
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.table_name, boto3_client=boto3.client("dynamodb")
-    )
+    dynamodb = boto3.client("dynamodb")
+    persistence = DynamoDBPersistenceLayer(table_name=settings.table_name, boto3_client=dynamodb)
     idempotency = IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_seconds)
 
     def signing_secrets() -> list[str]:
@@ -194,6 +236,7 @@ def build_ingest(source_name: str, metrics: Metrics, environ: dict[str, str] | N
         config=config,
         signing_secrets=signing_secrets,
         queues=JobQueues(boto3.client("sqs"), settings.queue_urls, kinds),
+        parked=ParkedEvents(dynamodb, settings.table_name),
         persistence=persistence,
         idempotency=idempotency,
         metrics=metrics,

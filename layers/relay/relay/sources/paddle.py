@@ -144,4 +144,11 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
     ]
 
 
-SOURCE = SourceSpec(name="paddle", verify=verify, parse=parse, builtin_rules=builtin_rules, defaults=DEFAULTS)
+SOURCE = SourceSpec(
+    name="paddle",
+    verify=verify,
+    parse=parse,
+    builtin_rules=builtin_rules,
+    defaults=DEFAULTS,
+    event_log_days=90,  # GET /events and /notifications reach back 90 days
+)

@@ -32,6 +32,9 @@ class SourceSpec:
     # configure(source_config, environ) -> this spec bound to the source's settings and the
     # function's environment (clients, settings-derived paths); called once at cold start.
     configure: Callable[[Source, Mapping[str, str] | None], SourceSpec] | None = None
+    # How long the provider keeps what `relay backfill` reads (its event log, or its orders and
+    # deals); a parked event is kept as long (relay.parking).
+    event_log_days: int = 30
 
 
 def load_source(name: str) -> SourceSpec:
