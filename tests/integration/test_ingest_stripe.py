@@ -493,6 +493,25 @@ def test_during_a_rotation_both_secrets_from_secrets_manager_verify(start):
     assert (old.status, new.status, stranger.status) == (200, 200, 401)
 
 
+@pytest.mark.parametrize(
+    "stored", ['{"secrets": null}', '[null, "whsec_new_one"]', '{"secret": "whsec_new_one", "note": "x"}']
+)
+def test_a_malformed_secret_refuses_every_request_whatever_it_was_signed_with(start, capsys, stored):
+    # Given Secrets Manager holds a malformed value, and a sender signs with that very text (or "None")
+    boto3.client("secretsmanager").put_secret_value(SecretId=SECRET_NAME, SecretString=stored)
+    ingest = start(env={"WEBHOOK_SECRET": ""})
+    answers = [
+        ingest.post(request(checkout(f"evt_{i}"), secret=secret))
+        for i, secret in enumerate((stored, "None", "whsec_new_one"))
+    ]
+    # Then every request is refused with the generic 5xx, and nothing is stored or queued
+    assert {(a.status, a.body["error"]) for a in answers} == {(500, "internal")}
+    assert ingest.table_items() == [] and ingest.jobs() == {q: [] for q in VENDOR_QUEUES}
+    # And the value appears in no log line (relay.http logs the secret's name and the problem)
+    captured = capsys.readouterr()
+    assert "whsec_new_one" not in captured.out + captured.err
+
+
 def test_the_tolerance_is_configurable(start):
     ten_minutes_ago = int(time.time()) - 600
     assert start().post(request(checkout(), timestamp=ten_minutes_ago)).status == 401

@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 from relay import pii
 from relay.config import Source
-from relay.exceptions import ConfigError, MissingSignatureError, PayloadError, SignatureError
+from relay.exceptions import (
+    ConfigError,
+    MalformedSecretError,
+    MissingSignatureError,
+    PayloadError,
+    SignatureError,
+)
 from relay.mapping import map_event
 from relay.models import conversion_id
 from relay.sources import WebhookRequest
@@ -74,8 +80,19 @@ def test_anything_else_is_refused(authorization: str | None, error: type[Excepti
         SOURCE.verify(request(b"{}", authorization), [events.LOCAL_PIPEDRIVE_BASIC_AUTH], Source())
 
 
-def test_credentials_split_at_the_first_colon_and_skip_values_without_one():
-    assert credentials(["relay:pa:ss", "no-colon", "u:"]) == [("relay", "pa:ss"), ("u", "")]
+def test_credentials_split_at_the_first_colon_and_keep_commas():
+    assert credentials(["relay:pa:ss", "relay:pa,ss"]) == [("relay", "pa:ss"), ("relay", "pa,ss")]
+
+
+@pytest.mark.parametrize("malformed", ["no-colon", "u:", ":password"])
+def test_a_value_that_is_not_user_colon_password_fails_closed(malformed: str):
+    # Given a rotation where one stored value is not user:password
+    values = [events.LOCAL_PIPEDRIVE_BASIC_AUTH, malformed]
+    # When a request with the good credential arrives, Then it is refused all the same (a 5xx)
+    with pytest.raises(MalformedSecretError) as error:
+        SOURCE.verify(request(b"{}", events.basic_authorization()), values, Source())
+    # And the message names the problem, never the value
+    assert str(error.value) == "secret 'Pipedrive Basic auth' is malformed: value 1 is not user:password"
 
 
 # --- parse ---------------------------------------------------------------------------------------

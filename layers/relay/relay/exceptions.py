@@ -32,6 +32,18 @@ class SecretNotFoundError(ConfigError):
     """A secret named in the config or environment cannot be read."""
 
 
+class MalformedSecretError(ConfigError):
+    """A secret's value is not one of the accepted forms (relay.secrets): it is never used.
+
+    Carries the secret's name and what is wrong with it, never the value.
+    """
+
+    def __init__(self, secret_name: str, problem: str):
+        self.secret_name = secret_name
+        self.problem = problem
+        super().__init__(f"secret {secret_name!r} is malformed: {problem}")
+
+
 # --- inbound requests (mapped to 4xx answers) ----------------------------------------
 
 

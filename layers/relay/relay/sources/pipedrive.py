@@ -30,7 +30,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from relay import signatures
 from relay.config import AttributionKey, Rule, Source, ValueSpec
-from relay.exceptions import PayloadError
+from relay.exceptions import MalformedSecretError, PayloadError
 from relay.mapping import DefaultPaths, ProviderEvent
 from relay.sources import SourceSpec, WebhookRequest
 from relay.sources.payloads import (
@@ -62,12 +62,15 @@ def settings_of(source: Source) -> PipedriveSettings:
 
 
 def credentials(values: Sequence[str]) -> list[tuple[str, str]]:
-    """ "user:password" secret values as (user, password) pairs; values without a colon are skipped."""
+    """ "user:password" secret values as (user, password) pairs (split at the first colon: RFC 7617
+    user-ids have none, passwords may). A value that is not one fails closed: every request is
+    refused (5xx) until the secret is fixed, rather than checked against fewer credentials."""
     pairs = []
-    for value in values:
+    for index, value in enumerate(values):
         user, colon, password = value.partition(":")
-        if colon:
-            pairs.append((user, password))
+        if not (colon and user and password):
+            raise MalformedSecretError("Pipedrive Basic auth", f"value {index} is not user:password")
+        pairs.append((user, password))
     return pairs
 
 
