@@ -15,7 +15,7 @@ from relay import pii
 from relay.config import Source
 from relay.exceptions import MissingSignatureError, PayloadError, SignatureError
 from relay.mapping import map_event
-from relay.models import conversion_id
+from relay.models import DeliveryJob, conversion_id
 from relay.sources import WebhookRequest
 from relay.sources.shopify import DEFAULTS, SOURCE, builtin_rules, derived
 
@@ -192,3 +192,21 @@ def test_topics_without_rules_are_not_held_to_a_shape():
         request({"admin_graphql_api_id": "gid://shopify/BulkOperation/1"}, "bulk_operations/finish")
     )
     assert (event.event_type, event.object_id) == ("bulk_operations/finish", None)
+
+
+# --- raw contact data in the landing URL (issue 14, item 10) ---------------------------------------
+
+
+def test_an_email_in_the_landing_site_never_leaves_ingest_but_the_click_ids_do():
+    # Given a paid order whose landing_site carries the buyer's email next to the click ids
+    order = events.shopify_order(landing_site="/?email=jane@example.com&fbclid=IwAR2xyz&utm_source=fb")
+    # When it is mapped and queued
+    (purchase,) = convert(order)
+    body = DeliveryJob(destination="scalev_meta", conversion=purchase).model_dump_json()
+    # Then the page URL keeps the click id and the campaign tag, and the email is gone
+    assert (
+        purchase.attribution.event_source_url
+        == "https://relay-local.myshopify.com/?fbclid=IwAR2xyz&utm_source=fb"
+    )
+    assert "jane@example.com" not in body
+    assert purchase.attribution.fbc == "fb.1.1767243600000.IwAR2xyz"
