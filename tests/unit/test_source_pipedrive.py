@@ -224,3 +224,17 @@ def test_custom_field_keys_must_be_field_keys():
     with pytest.raises(ConfigError) as caught:
         builtin_rules(Source(settings={"custom_fields": {"scan_session_id": "a.b"}}))
     assert caught.value.problems[0][0].startswith("sources.pipedrive.settings.custom_fields")
+
+
+@pytest.mark.parametrize(
+    ("meta", "data"),
+    [({"entity_id": "9101:change:x"}, {}), ({"entity_id": True}, {}), ({"entity_id": None}, {"id": "1/2"})],
+)
+def test_an_entity_id_that_could_blur_the_dedup_key_is_refused(meta: dict, data: dict):
+    # Given a notification whose entity id could hold the key's ":" separator (or is not an id)
+    notification = events.pipedrive_deal_won()
+    notification["meta"].update(meta)
+    notification["data"].update(data)
+    # Then it is refused (Pipedrive ids are integers, a lead's a UUID)
+    with pytest.raises(PayloadError, match="id"):
+        SOURCE.parse(request(notification))

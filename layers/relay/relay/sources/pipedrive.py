@@ -27,7 +27,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, model_validator
 from relay import signatures
 from relay.config import AttributionKey, Rule, Source, ValueSpec
 from relay.exceptions import MalformedSecretError, PayloadError
@@ -44,6 +44,9 @@ from relay.sources.payloads import (
 )
 
 _FieldKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$", max_length=100)]
+# Pipedrive ids are integers, a lead's a UUID: an id is part of the dedup key, which stays
+# unambiguous only if an id cannot hold its ":" separator.
+_EntityId = StrictInt | Annotated[StrictStr, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")]
 
 
 class PipedriveSettings(BaseModel):
@@ -83,7 +86,7 @@ class _Meta(BaseModel):
 
     action: str = Field(min_length=1)
     entity: str = Field(min_length=1)
-    entity_id: int | str | None = None
+    entity_id: _EntityId | None = None
     timestamp: int | str | None = None
     version: str | None = None
 
@@ -110,6 +113,12 @@ class _Envelope(BaseModel):
     previous: dict[str, Any] | None = None
 
 
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: _EntityId | None = None
+
+
 def parse(request: WebhookRequest) -> list[ProviderEvent]:
     document = load_json(request.body)
     if isinstance(document, dict) and "current" in document and "data" not in document:
@@ -118,7 +127,8 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
     meta, data = envelope.meta, envelope.data or {}
     if meta.entity == "deal":  # other entities (a lead's value is an object) are not checked
         validated(_Deal, data, "a Pipedrive deal notification (data)")
-    object_id = meta.entity_id if meta.entity_id is not None else data.get("id")
+    data_id = validated(_Data, data, "a Pipedrive webhooks v2 notification (data)").id
+    object_id = meta.entity_id if meta.entity_id is not None else data_id
     object_id = None if object_id is None else str(object_id)
     digest = content_key({"data": envelope.data, "previous": envelope.previous})
     return [
