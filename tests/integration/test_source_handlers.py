@@ -506,15 +506,31 @@ def test_shopifys_derived_vector_passes_the_signature_check_of_the_handler(start
         "X-Shopify-Webhook-Id": "vector",
     }
     status, answer = relay.post(events.http_api_event("/webhooks/shopify", body, headers))
-    # Then the signature passes and the body is refused: it is not an order
+    # Then the signature passes and the body is refused: it is not an order (its id is a Stripe one)
     assert (status, answer["error"]) == (400, "malformed_payload")
-    assert "currency" in answer["reason"]
+    assert "id" in answer["reason"]
 
 
 def test_a_shopify_test_order_is_ignored_unless_test_mode_is_allowed(start):
     relay = start("shopify", sources={"shopify": {"allow_test_mode": False}})
     status, answer = relay.post(signed("shopify", events.shopify_order(test=True)))
     assert (status, answer["status"], answer["reason"]) == (200, "ignored", "test_mode_not_allowed")
+    assert relay.jobs() == []
+
+
+def test_a_captured_shopify_body_replayed_under_new_headers_queues_nothing(start):
+    # Given a paid order relayed once
+    relay = start("shopify")
+    order = events.shopify_order()
+    first = relay.post(events.signed_shopify_http_event(order))
+    assert first[0] == 200 and first[1]["jobs"] > 0
+    relay.jobs()
+    # When the captured body is re-sent as a new delivery, and as a customers/create webhook
+    new_delivery = events.signed_shopify_http_event(order, webhook_id="00000000-0000-4000-8000-00000000beef")
+    as_signup = events.signed_shopify_http_event(order, topic="customers/create")
+    # Then the first is a duplicate (the same answer), the second is refused, and nothing is queued
+    assert relay.post(new_delivery) == first
+    assert relay.post(as_signup)[0] == 400
     assert relay.jobs() == []
 
 
