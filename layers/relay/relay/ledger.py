@@ -33,9 +33,10 @@ from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from relay import keyspaces
 from relay.exceptions import LedgerError
 
-KEY_PREFIX = "ledger#"
+KEY_PREFIX = keyspaces.LEDGER
 RETENTION_SECONDS = 15 * 24 * 3600  # longer than the DLQ's 14-day retention
 MAX_REASON_CHARS = 200
 
