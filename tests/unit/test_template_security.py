@@ -14,27 +14,32 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from relay import keyspaces
-from relay.config import DEFAULT_SECRETS_PREFIX, secret_namespace
+from relay.config import DEFAULT_SECRETS_PREFIX, SourceName, VendorKind, secret_namespace
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 from local.world import TEMPLATE_PATH, load_template
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = {
-    "StripeWebhookFunction": "stripe",
-    "HubSpotWebhookFunction": "hubspot",
-    "PipedriveWebhookFunction": "pipedrive",
-    "PaddleWebhookFunction": "paddle",
-    "ShopifyWebhookFunction": "shopify",
-    "EventsWebhookFunction": "events",
-}
-VENDORS = {"Scanova": "scanova", "Pagent": "pagent", "Scalev": "scalev", "QuickLizard": "quicklizard"}
-DELIVER = {f"{vendor}DeliverFunction": kind for vendor, kind in VENDORS.items()}
+
+
+def functions_by_code(folder_prefix: str) -> dict[str, str]:
+    """Function logical id → what its code folder serves: functions/ingest_<source>/, deliver_<kind>/."""
+    found = {}
+    for name, resource in load_template()["Resources"].items():
+        folder = Path(resource.get("Properties", {}).get("CodeUri", "")).name
+        if resource["Type"] == "AWS::Serverless::Function" and folder.startswith(folder_prefix):
+            found[name] = folder.removeprefix(folder_prefix)
+    return found
+
+
+SOURCES = functions_by_code("ingest_")  # StripeWebhookFunction → stripe, …
+DELIVER = functions_by_code("deliver_")  # ScanovaDeliverFunction → scanova, …
+VENDORS = {function.removesuffix("DeliverFunction"): kind for function, kind in DELIVER.items()}
 # Services whose actions read or change the relay's data (as opposed to writing its own logs).
 DATA_PLANE = ("dynamodb:", "sqs:", "secretsmanager:", "kms:", "s3:", "sns:", "lambda:", "kinesis:", "ssm:")
 # The one managed policy left: CreateLogGroup/CreateLogStream/PutLogEvents (SAM's default role).
@@ -132,6 +137,8 @@ def test_every_function_of_the_template_is_checked_here():
         n for n, r in load_template()["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
     }
     assert functions == set(KEY_SPACES)
+    assert set(SOURCES.values()) == set(get_args(SourceName))
+    assert set(VENDORS.values()) == set(get_args(VendorKind))
 
 
 @pytest.mark.parametrize("function", sorted(KEY_SPACES))
