@@ -74,7 +74,8 @@ class Destination(_Strict):
     kind: VendorKind = Field(description="vendor: scanova, pagent, scalev or quicklizard")
     base_url: HttpUrl = Field(description="the vendor API's base URL (a sandbox URL locally)")
     api_key_secret: str = Field(
-        description="Secrets Manager name of the vendor credential (API key, storefront key, client key)"
+        description="Secrets Manager name of the vendor credential (API key, storefront key, client key), "
+        "in its vendor's namespace (SecretsPrefix + kind + /: conversion-relay/scanova/api-key)"
     )
     event_names: dict[str, str | None] = Field(
         default_factory=dict,
@@ -104,7 +105,9 @@ class Destination(_Strict):
     store_id: str | None = Field(default=None, description="scalev: store id")
     provider: ScalevProvider | None = Field(default=None, description="scalev: meta, tiktok or snackvideo")
     stripe_api_key_secret: str | None = Field(
-        default=None, description="quicklizard: Stripe key to fetch checkout line items"
+        default=None,
+        description="quicklizard: Stripe key to fetch checkout line items, in the quicklizard namespace "
+        "(conversion-relay/quicklizard/stripe-api-key)",
     )
     stripe_api_base: HttpUrl = Field(
         default=HttpUrl("https://api.stripe.com"),
