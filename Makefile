@@ -13,7 +13,7 @@ PORT ?= 3000
 EVENT ?= events/stripe/checkout_session_completed.json
 RELAY_CONFIG ?= config/relay.local.yaml
 
-.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e build run send status bench clean
+.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e build lock run send status bench clean
 
 help:
 	@echo "make run      start the whole relay locally (no Docker, no AWS account)"
@@ -21,9 +21,10 @@ help:
 	@echo "make status   per-vendor delivery status of the local stack"
 	@echo "make test     lint, sam validate --lint, check-config, unit + integration + e2e tests"
 	@echo "make build    sam build (python3.13, arm64)"
+	@echo "make lock     re-pin the layer's requirements.txt (hashes) from requirements.in (UPGRADE=1: newest)"
 	@echo "make bench    benchmarks (prints a table, writes bench/results/*.json)"
 
-$(STAMP): pyproject.toml layers/relay/requirements.txt
+$(STAMP): pyproject.toml layers/relay/requirements.in
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -57,6 +58,16 @@ test-e2e: $(STAMP)
 build: $(STAMP)
 	@test -n "$(PY313_DIR)" || { echo "python3.13 not found (install it with pyenv: pyenv install 3.13)"; exit 1; }
 	PATH="$(PY313_DIR):$$PATH" $(BIN)/sam build --region us-east-1
+
+# The layer's lock: every package `sam build` installs, pinned with hashes and resolved for the
+# Lambda runtime (python3.13, arm64) from the floors in requirements.in. Run after editing them;
+# existing pins are kept where they still fit, UPGRADE=1 takes the newest releases.
+LAYER_REQUIREMENTS := layers/relay/requirements
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet "uv>=0.5"
+	$(BIN)/uv pip compile $(LAYER_REQUIREMENTS).in --quiet --generate-hashes \
+		--python-platform aarch64-manylinux2014 --python-version 3.13 \
+		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o $(LAYER_REQUIREMENTS).txt
 
 # MOTO_PORT, RETRY_DELAY_SCALE, BATCHING_WINDOW and the *_WEBHOOK_SECRET overrides reach
 # relay-local from the environment or the make command line (docs/local-stack.md).

@@ -63,10 +63,10 @@ DESTINATIONS = {
 }
 EVENTS_PER_JOB = {"scanova": 1, "pagent": 1, "scalev": 1, "quicklizard": 2}
 SECRETS = {
-    "conversion-relay/scanova-api-key": "sk_local_scanova",
-    "conversion-relay/pagent-api-key": "pk_local_pagent",
-    "conversion-relay/scalev-storefront-key": "sfpk_local_scalev",
-    "conversion-relay/quicklizard-client-key": "ql_local_client",
+    "conversion-relay/scanova/api-key": "sk_local_scanova",
+    "conversion-relay/pagent/api-key": "pk_local_pagent",
+    "conversion-relay/scalev/storefront-key": "sfpk_local_scalev",
+    "conversion-relay/quicklizard/client-key": "ql_local_client",
 }
 # The sandboxes without rate limits (the bench measures the relay, not the vendors' quotas).
 _SANDBOX_SCRIPT = """

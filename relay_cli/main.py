@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
-from relay.config import load_config
+from relay.config import DEFAULT_SECRETS_PREFIX, load_config
 from relay.dlq import FailureReason
 from relay.errors import ConfigError, RelayError, validation_problems
 from relay.replay.options import ReplayRequest
@@ -47,6 +47,8 @@ def _check_config(args: argparse.Namespace) -> int:
                 # Built-in rules read the source's `settings:` block: a bad one fails here,
                 # not at the function's cold start.
                 load_source(name).builtin_rules(source)
+            if misplaced := config.misplaced_secrets(args.secrets_prefix):
+                raise ConfigError("secrets the deliver functions cannot read", misplaced)
         except ConfigError as exc:
             failed += 1
             print(f"{path}: invalid", file=sys.stderr)
@@ -142,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-config", help="validate relay config files")
     check.add_argument("paths", nargs="+", metavar="CONFIG")
+    check.add_argument(
+        "--secrets-prefix",
+        default=DEFAULT_SECRETS_PREFIX,
+        metavar="PREFIX",
+        help=f"the stack's SecretsPrefix (default {DEFAULT_SECRETS_PREFIX}): a destination's secrets "
+        "must be named PREFIX<kind>/…",
+    )
     check.set_defaults(run=_check_config)
 
     target = _target_parser()

@@ -35,11 +35,11 @@ REGION = "us-east-1"
 # accept these values). Tests that need others override the `world_secrets` fixture.
 LOCAL_SECRETS: dict[str, str] = {
     "conversion-relay/stripe-webhook-secret": "whsec_local_conversion_relay",
-    "conversion-relay/scanova-api-key": "sk_local_scanova",
-    "conversion-relay/pagent-api-key": "pk_local_pagent",
-    "conversion-relay/scalev-storefront-key": "sfpk_local_scalev",
-    "conversion-relay/quicklizard-client-key": "ql_local_client",
-    "conversion-relay/stripe-api-key": "sk_test_local_conversion_relay",
+    "conversion-relay/scanova/api-key": "sk_local_scanova",
+    "conversion-relay/pagent/api-key": "pk_local_pagent",
+    "conversion-relay/scalev/storefront-key": "sfpk_local_scalev",
+    "conversion-relay/quicklizard/client-key": "ql_local_client",
+    "conversion-relay/quicklizard/stripe-api-key": "sk_test_local_conversion_relay",
 }
 
 

@@ -56,7 +56,7 @@ from sandboxes.stripe_api import StripeApiSandbox, line_item
 pytestmark = pytest.mark.integration
 
 LOCAL_CONFIG = REPO_ROOT / "config" / "relay.local.yaml"
-STRIPE_KEY_SECRET = "conversion-relay/stripe-api-key"
+STRIPE_KEY_SECRET = "conversion-relay/quicklizard/stripe-api-key"
 HASH = "b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514"  # sha256 of an email
 REGION = "us-east-1"
 
@@ -594,9 +594,9 @@ def test_a_conversion_without_line_items_is_skipped_and_counted(relay: Relay, ca
 @pytest.mark.parametrize(
     ("destination", "kind", "secret", "status"),
     [
-        ("scanova", "scanova", "conversion-relay/scanova-api-key", 403),
-        ("pagent", "pagent", "conversion-relay/pagent-api-key", 401),
-        ("scalev_meta", "scalev", "conversion-relay/scalev-storefront-key", 401),
+        ("scanova", "scanova", "conversion-relay/scanova/api-key", 403),
+        ("pagent", "pagent", "conversion-relay/pagent/api-key", 401),
+        ("scalev_meta", "scalev", "conversion-relay/scalev/storefront-key", 401),
     ],
 )
 def test_a_refused_key_parks_the_job_at_once_with_the_vendor_reason(
@@ -918,12 +918,12 @@ def test_a_rejected_job_replayed_after_the_fix_is_delivered(relay: Relay) -> Non
     """Given a job rejected for a revoked key, when the key is fixed and the job replayed, then
     the ledger lets it through (the vendor took nothing) and it is delivered once."""
     relay.env_overrides["SECRETS_MAX_AGE_SECONDS"] = "0"  # the fixed key is read at once
-    relay.set_secret("conversion-relay/pagent-api-key", "revoked")
+    relay.set_secret("conversion-relay/pagent/api-key", "revoked")
     rejected = job("pagent")
     relay.enqueue(rejected)
     relay.run("pagent")
     ((parked, _),) = relay.dead_letters("pagent")
-    relay.set_secret("conversion-relay/pagent-api-key", "pk_local_pagent")
+    relay.set_secret("conversion-relay/pagent/api-key", "pk_local_pagent")
     relay.enqueue(parked)
 
     relay.run("pagent")

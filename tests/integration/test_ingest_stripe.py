@@ -236,7 +236,7 @@ def test_the_event_id_is_claimed_in_dynamodb_for_at_least_3_days(ingest):
     ingest.post(request(checkout()))
     (item,) = ingest.table_items()
     assert item["status"]["S"] == "COMPLETED"
-    assert item["id"]["S"].startswith("StripeWebhookFunction.")
+    assert item["id"]["S"].startswith("idempotency#stripe#")  # its key space (relay.keyspaces)
     assert int(item["expiration"]["N"]) >= before + 3 * 24 * 3600  # Stripe retries for 3 days
     assert json.loads(item["data"]["S"])["conversions"] == [CHECKOUT_PURCHASE]
 
@@ -516,6 +516,25 @@ def test_during_a_rotation_both_secrets_from_secrets_manager_verify(start):
     stranger = ingest.post(request(checkout("evt_x"), secret="whsec_other"))
     # Then both verify, and nothing else does
     assert (old.status, new.status, stranger.status) == (200, 200, 401)
+
+
+@pytest.mark.parametrize(
+    "stored", ['{"secrets": null}', '[null, "whsec_new_one"]', '{"secret": "whsec_new_one", "note": "x"}']
+)
+def test_a_malformed_secret_refuses_every_request_whatever_it_was_signed_with(start, capsys, stored):
+    # Given Secrets Manager holds a malformed value, and a sender signs with that very text (or "None")
+    boto3.client("secretsmanager").put_secret_value(SecretId=SECRET_NAME, SecretString=stored)
+    ingest = start(env={"WEBHOOK_SECRET": ""})
+    answers = [
+        ingest.post(request(checkout(f"evt_{i}"), secret=secret))
+        for i, secret in enumerate((stored, "None", "whsec_new_one"))
+    ]
+    # Then every request is refused with the generic 5xx, and nothing is stored or queued
+    assert {(a.status, a.body["error"]) for a in answers} == {(500, "internal")}
+    assert ingest.table_items() == [] and ingest.jobs() == {q: [] for q in VENDOR_QUEUES}
+    # And the value appears in no log line (relay.ingest.edge logs the secret's name and the problem)
+    captured = capsys.readouterr()
+    assert "whsec_new_one" not in captured.out + captured.err
 
 
 def test_the_tolerance_is_configurable(start):

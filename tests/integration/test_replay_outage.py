@@ -55,7 +55,7 @@ def relay_config(tmp_path: Path, scanova: ScanovaSandbox) -> Path:
                 "kind": "scanova",
                 "base_url": scanova.url,
                 "site_id": "site_local",
-                "api_key_secret": "conversion-relay/scanova-api-key",
+                "api_key_secret": "conversion-relay/scanova/api-key",
                 "in_doubt": "park",
                 "timeout_seconds": 0.5,
             }

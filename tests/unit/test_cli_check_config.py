@@ -87,3 +87,32 @@ def test_a_bad_source_settings_block_fails_the_check_not_only_the_cold_start(tmp
     path.write_text("sources:\n  pipedrive:\n    settings:\n      bogus_key: 1\n", encoding="utf-8")
     assert main(["check-config", str(path)]) == 1
     assert "sources.pipedrive.settings.bogus_key" in capsys.readouterr().err
+
+
+VENDOR_SECRETS = """\
+destinations:
+  scanova: {kind: scanova, base_url: "https://track.scanova.io", site_id: s,
+            api_key_secret: conversion-relay/scanova-api-key}
+  quicklizard: {kind: quicklizard, base_url: "https://evt.quicklizard.com",
+                api_key_secret: conversion-relay/quicklizard/client-key,
+                stripe_api_key_secret: conversion-relay/stripe-webhook-secret}
+  pagent: {kind: pagent, base_url: "https://ingest.pagent.ai",
+           api_key_secret: conversion-relay/pagent/api-key}
+"""
+
+
+def test_a_destination_secret_outside_its_vendors_namespace_is_refused(tmp_path, capsys):
+    # Given destinations whose secrets are not named <SecretsPrefix><kind>/…, which their deliver
+    # functions cannot read (IAM grants each only its own vendor's namespace)
+    path = tmp_path / "secrets.yaml"
+    path.write_text(VENDOR_SECRETS, encoding="utf-8")
+    # When checked, Then exit 1, each named with the namespace it belongs in
+    assert main(["check-config", str(path)]) == 1
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        "  destinations.scanova.api_key_secret: 'conversion-relay/scanova-api-key' is not named "
+        "conversion-relay/scanova/…, the only secrets the scanova deliver function may read",
+        "  destinations.quicklizard.stripe_api_key_secret: 'conversion-relay/stripe-webhook-secret' is not "
+        "named conversion-relay/quicklizard/…, the only secrets the quicklizard deliver function may read",
+    ]
+    # And a stack with another SecretsPrefix is checked against its own
+    assert main(["check-config", "--secrets-prefix", "prod/", *GOOD]) == 1

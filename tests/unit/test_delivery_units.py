@@ -1,4 +1,4 @@
-"""relay.delivery and relay.vendors without AWS or network: backoff, request splitting, the HTTP
+"""relay.deliver and relay.vendors without AWS or network: backoff, request splitting, the HTTP
 answers mapped to delivery errors by type, dead-letter attributes, cold-start checks."""
 
 from __future__ import annotations
@@ -322,8 +322,11 @@ def test_a_dead_letter_carries_the_contracts_attributes_within_sqs_limit() -> No
     assert "json" in attributes["failure_message"].lower()
 
 
-def test_a_secret_outside_the_functions_prefix_fails_the_cold_start() -> None:
-    # Given a destination whose key lives outside SECRETS_PREFIX (IAM would refuse the read)
+@pytest.mark.parametrize(
+    "secret", ["other/key", "conversion-relay/scanova-api-key", "conversion-relay/pagent/api-key"]
+)
+def test_a_secret_outside_the_vendors_namespace_fails_the_cold_start(secret: str) -> None:
+    # Given a Scanova destination whose key is not named conversion-relay/scanova/… (IAM would refuse it)
     config = parse_config(
         {
             "destinations": {
@@ -332,7 +335,7 @@ def test_a_secret_outside_the_functions_prefix_fails_the_cold_start() -> None:
                         "kind": "scanova",
                         "base_url": "https://x.example.com",
                         "site_id": "s",
-                        "api_key_secret": "other/key",
+                        "api_key_secret": secret,
                     }
                 ).model_dump(mode="json")
             }

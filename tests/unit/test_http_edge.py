@@ -10,6 +10,7 @@ from relay.errors import (
     ConfigError,
     EnqueueError,
     EnrichmentError,
+    MalformedSecretError,
     MethodNotAllowedError,
     MissingSignatureError,
     ParkingError,
@@ -88,11 +89,40 @@ def test_the_public_url_is_rebuilt_for_signatures_that_cover_it():
 
 
 @pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (
+            SignatureError("Stripe-Signature v1 signature does not match any of the 2 configured secret(s)"),
+            "invalid_signature",
+        ),
+        (SignatureError("no Paddle signing secret configured"), "invalid_signature"),
+        (
+            SignatureError("Authorization Basic credentials do not match any configured user"),
+            "invalid_signature",
+        ),
+        (
+            MissingSignatureError(
+                "missing X-HubSpot-Signature-v3 header (v1/v2 signatures are refused: settings.require_v3)"
+            ),
+            "missing_signature",
+        ),
+        (StaleTimestampError("timestamp 301 s old, tolerance 300 s"), "stale_timestamp"),
+    ],
+)
+def test_a_401_says_only_the_kind_of_failure_and_logs_the_detail(error, code, caplog):
+    # When a signature check fails for an unauthenticated caller
+    answer = error_response(error)
+    # Then the answer names the kind of failure with a fixed reason: nothing about the configuration
+    assert answer["statusCode"] == 401
+    assert json.loads(answer["body"]) == {"error": code, "reason": "invalid signature"}
+    # And the detail is in the log for the operator
+    (record,) = caplog.records
+    assert (record.getMessage(), record.reason) == ("request refused", error.reason)
+
+
+@pytest.mark.parametrize(
     ("error", "status", "code"),
     [
-        (SignatureError("bad"), 401, "invalid_signature"),
-        (MissingSignatureError("none"), 401, "missing_signature"),
-        (StaleTimestampError("old"), 401, "stale_timestamp"),
         (PayloadError("bad json"), 400, "malformed_payload"),
         (PayloadTooLargeError("big"), 413, "payload_too_large"),
         (UnsupportedMediaTypeError("xml"), 415, "unsupported_media_type"),
@@ -118,7 +148,17 @@ def test_queueing_failures_answer_503_so_the_provider_retries():
     assert "SQS down" not in answer["body"]  # internals stay in the log
 
 
-@pytest.mark.parametrize("error", [RuntimeError("boom: secret=abc"), ConfigError("no secret"), KeyError("k")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("boom: secret=abc"),
+        ConfigError("no secret"),
+        KeyError("k"),
+        MalformedSecretError(
+            "conversion-relay/stripe-webhook-secret", "the list[0] is not a non-empty string"
+        ),
+    ],
+)
 def test_anything_else_answers_500_without_details(error):
     answer = error_response(error)
     assert answer["statusCode"] == 500
@@ -129,6 +169,21 @@ def test_a_parked_event_that_cannot_be_recorded_answers_503_so_the_provider_retr
     answer = error_response(ParkingError("parked event not recorded (ClientError)"))
     assert answer["statusCode"] == 503
     assert json.loads(answer["body"])["error"] == "unavailable"
+
+
+def test_a_malformed_secret_is_logged_by_its_name_and_problem(caplog):
+    # When a request needs a secret whose stored value is malformed
+    error = MalformedSecretError(
+        "conversion-relay/stripe-webhook-secret", "the list[0] is not a non-empty string"
+    )
+    error_response(error)
+    # Then the operator reads which secret and what is wrong (the error never holds the value)
+    (record,) = caplog.records
+    assert (record.levelname, record.secret, record.problem) == (
+        "ERROR",
+        "conversion-relay/stripe-webhook-secret",
+        "the list[0] is not a non-empty string",
+    )
 
 
 def test_a_provider_api_outage_answers_503():

@@ -473,6 +473,43 @@ def test_a_deal_without_contacts_has_no_first_contact():
     assert first_contact_id(replace_associations(deal(), [{"type": "x"}, {"id": 7}])) == "7"
 
 
+# --- ids from a payload never steer the token (issue 14, item 8) -------------------------------------
+
+TRAVERSAL = "1/../../../oauth/v1/refresh-tokens"
+
+
+@pytest.mark.parametrize(
+    "object_id", [TRAVERSAL, "12?archived=true", "-1", "1.5", "\uff11\uff12", "9" * 20, True]
+)
+def test_an_object_id_that_is_not_an_integer_is_refused_at_parse(object_id: Any):
+    # Given a (signed) notification whose objectId is not a HubSpot id
+    body = json.dumps([{**testkit.hubspot_contact_creation(), "objectId": object_id}]).encode()
+    # Then it is refused before any CRM read
+    with pytest.raises(PayloadError, match=re.escape("(events[0]): objectId")):
+        SOURCE.parse(request(body))
+
+
+def test_integer_ids_are_accepted_as_numbers_or_digit_strings():
+    for object_id in (123, "123"):
+        body = json.dumps([{**testkit.hubspot_contact_creation(), "objectId": object_id}]).encode()
+        (event,) = SOURCE.parse(request(body))
+        assert event.object_id == "123"
+
+
+@pytest.mark.parametrize("read", ["deal", "contact"])
+def test_the_crm_client_sends_the_token_only_to_the_objects_own_path(read: str):
+    # Given a CRM client, asked for an id that would walk out of the object's path
+    session = FakeSession(answer(200, deal()))
+    with pytest.raises(EnrichmentError, match="not a HubSpot object id") as caught:
+        getattr(crm(session), read)(TRAVERSAL, ["amount"])
+    # Then no request is made (so no token is sent), and the reason does not echo the id
+    assert session.calls == [] and "oauth" not in str(caught.value)
+
+
+def test_a_contact_association_that_is_not_an_integer_is_not_followed():
+    assert first_contact_id(replace_associations(deal(), [{"id": TRAVERSAL}, {"id": 7}])) == "7"
+
+
 def replace_associations(body: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
     return {**body, "associations": {"contacts": {"results": results}}}
 

@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 from relay import pii
 from relay.config import Source
-from relay.errors import ConfigError, MissingSignatureError, PayloadError, SignatureError
+from relay.errors import (
+    ConfigError,
+    MalformedSecretError,
+    MissingSignatureError,
+    PayloadError,
+    SignatureError,
+)
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import map_event
 from relay.models import conversion_id
@@ -76,8 +82,19 @@ def test_anything_else_is_refused(authorization: str | None, error: type[Excepti
         SOURCE.verify(request(b"{}", authorization), [testkit.LOCAL_PIPEDRIVE_BASIC_AUTH], Source())
 
 
-def test_credentials_split_at_the_first_colon_and_skip_values_without_one():
-    assert credentials(["relay:pa:ss", "no-colon", "u:"]) == [("relay", "pa:ss"), ("u", "")]
+def test_credentials_split_at_the_first_colon_and_keep_commas():
+    assert credentials(["relay:pa:ss", "relay:pa,ss"]) == [("relay", "pa:ss"), ("relay", "pa,ss")]
+
+
+@pytest.mark.parametrize("malformed", ["no-colon", "u:", ":password"])
+def test_a_value_that_is_not_user_colon_password_fails_closed(malformed: str):
+    # Given a rotation where one stored value is not user:password
+    values = [testkit.LOCAL_PIPEDRIVE_BASIC_AUTH, malformed]
+    # When a request with the good credential arrives, Then it is refused all the same (a 5xx)
+    with pytest.raises(MalformedSecretError) as error:
+        SOURCE.verify(request(b"{}", testkit.basic_authorization()), values, Source())
+    # And the message names the problem, never the value
+    assert str(error.value) == "secret 'Pipedrive Basic auth' is malformed: value 1 is not user:password"
 
 
 # --- parse ---------------------------------------------------------------------------------------
@@ -211,3 +228,17 @@ def test_custom_field_keys_must_be_field_keys():
     with pytest.raises(ConfigError) as caught:
         builtin_rules(Source(settings={"custom_fields": {"scan_session_id": "a.b"}}))
     assert caught.value.problems[0][0].startswith("sources.pipedrive.settings.custom_fields")
+
+
+@pytest.mark.parametrize(
+    ("meta", "data"),
+    [({"entity_id": "9101:change:x"}, {}), ({"entity_id": True}, {}), ({"entity_id": None}, {"id": "1/2"})],
+)
+def test_an_entity_id_that_could_blur_the_dedup_key_is_refused(meta: dict, data: dict):
+    # Given a notification whose entity id could hold the key's ":" separator (or is not an id)
+    notification = testkit.pipedrive_deal_won()
+    notification["meta"].update(meta)
+    notification["data"].update(data)
+    # Then it is refused (Pipedrive ids are integers, a lead's a UUID)
+    with pytest.raises(PayloadError, match="id"):
+        SOURCE.parse(request(notification))

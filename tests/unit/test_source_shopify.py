@@ -7,6 +7,7 @@ Tests read Given / When / Then in their comments or names.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from relay.config import Source
 from relay.errors import MissingSignatureError, PayloadError, SignatureError
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import map_event
-from relay.models import conversion_id
+from relay.models import DeliveryJob, conversion_id
 from relay.sources.shopify import DEFAULTS, SOURCE, builtin_rules, derived
 
 import testkit
@@ -62,11 +63,13 @@ def test_either_secret_of_a_rotation_verifies_and_unsigned_is_refused():
 # --- parse ---------------------------------------------------------------------------------------
 
 
-def test_the_topic_and_webhook_id_headers_name_and_key_the_event():
-    (event,) = SOURCE.parse(request(testkit.shopify_order(), x_shopify_triggered_at="2026-01-01T05:00:05Z"))
-    assert (event.event_type, event.event_id, event.object_type) == ("orders/paid", WEBHOOK_ID, "orders")
+def test_the_topic_names_the_event_and_the_signed_body_keys_it():
+    (event,) = SOURCE.parse(request(testkit.shopify_order(), x_shopify_triggered_at="2030-01-01T00:00:00Z"))
+    assert (event.event_type, event.object_type) == ("orders/paid", "orders")
+    assert event.event_id == f"orders/paid:{testkit.SHOPIFY_ORDER_ID}"
     assert event.object_id == str(testkit.SHOPIFY_ORDER_ID)
-    assert event.occurred_at.isoformat() == "2026-01-01T05:00:05+00:00"
+    # And the time is the body's updated_at, not the unsigned X-Shopify-Triggered-At
+    assert event.occurred_at == datetime(2026, 1, 1, 5, 0, 5, tzinfo=UTC)
     assert event.livemode is True
 
 
@@ -79,11 +82,10 @@ def test_a_test_order_is_test_mode():
     ("req", "reason"),
     [
         (request(b"{}", topic=None), "X-Shopify-Topic"),
-        (request(b"{}", x_shopify_webhook_id=""), "X-Shopify-Webhook-Id"),
         (request(b"{"), "not valid JSON"),
         (request(b"[]"), "must be a JSON object"),
         (request({"id": 1, "total_price": "1.00"}), "currency"),
-        (request((FIXTURES / "stripe" / "setup_intent.created.json").read_bytes()), "currency"),
+        (request((FIXTURES / "stripe" / "setup_intent.created.json").read_bytes()), "id"),
         (request({"email": "x"}, topic="customers/create"), "id"),
         (request({"id": 1, "total_price": "abc", "currency": "USD"}), "total_price|decimal"),
         (request({"id": 1, "total_price": "1.00", "currency": "ZZZ"}), "ISO 4217"),
@@ -92,7 +94,14 @@ def test_a_test_order_is_test_mode():
             request({"id": 1, "total_price": "1", "currency": "JPY", "line_items": [{"price": "0.5"}]}),
             "more decimals than JPY",
         ),
-        (request({"id": 1}, x_shopify_triggered_at="last tuesday", topic="customers/create"), "time"),
+        (
+            request(
+                {"id": 1, "admin_graphql_api_id": "gid://shopify/Customer/1"},
+                x_shopify_triggered_at="last tuesday",
+                topic="customers/create",
+            ),
+            "time",
+        ),
     ],
 )
 def test_malformed_webhooks_are_refused_with_a_reason(req: WebhookRequest, reason: str):
@@ -191,3 +200,83 @@ def test_topics_without_rules_are_not_held_to_a_shape():
         request({"admin_graphql_api_id": "gid://shopify/BulkOperation/1"}, "bulk_operations/finish")
     )
     assert (event.event_type, event.object_id) == ("bulk_operations/finish", None)
+
+
+# --- raw contact data in the landing URL (issue 14, item 10) ---------------------------------------
+
+
+def test_an_email_in_the_landing_site_never_leaves_ingest_but_the_click_ids_do():
+    # Given a paid order whose landing_site carries the buyer's email next to the click ids
+    order = testkit.shopify_order(landing_site="/?email=jane@example.com&fbclid=IwAR2xyz&utm_source=fb")
+    # When it is mapped and queued
+    (purchase,) = convert(order)
+    body = DeliveryJob(destination="scalev_meta", conversion=purchase).model_dump_json()
+    # Then the page URL keeps the click id and the campaign tag, and the email is gone
+    assert (
+        purchase.attribution.event_source_url
+        == "https://relay-local.myshopify.com/?fbclid=IwAR2xyz&utm_source=fb"
+    )
+    assert "jane@example.com" not in body
+    assert purchase.attribution.fbc == "fb.1.1767243600000.IwAR2xyz"
+
+
+# --- replays of captured bodies (issue 14, item 11) --------------------------------------------------
+
+
+def test_a_captured_body_under_a_new_webhook_id_is_the_same_claim():
+    # Given a paid order, and the same signed body re-sent with another X-Shopify-Webhook-Id
+    order = testkit.shopify_order()
+    (first,) = SOURCE.parse(request(order))
+    (replayed,) = SOURCE.parse(request(order, x_shopify_webhook_id="00000000-0000-4000-8000-000000000000"))
+    # Then both claim the same key: the second is answered as a duplicate
+    assert first.event_id == replayed.event_id == f"orders/paid:{testkit.SHOPIFY_ORDER_ID}"
+
+
+def test_a_paid_order_re_sent_as_a_customer_topic_is_refused():
+    # Given a captured orders/paid body re-sent as customers/create (the HMAC does not cover the topic)
+    with pytest.raises(PayloadError, match="admin_graphql_api_id is not gid://shopify/Customer/"):
+        SOURCE.parse(request(testkit.shopify_order(), topic="customers/create"))
+    # And a customer body re-sent as an order topic is refused too
+    with pytest.raises(PayloadError):
+        SOURCE.parse(request(testkit.shopify_customer(), topic="orders/paid"))
+
+
+@pytest.mark.parametrize(
+    "gid", [None, "gid://shopify/Order/1", "gid://shopify/DraftOrder/820982911946154508", 820982911946154508]
+)
+def test_an_order_body_must_name_itself_as_this_order(gid):
+    order = testkit.shopify_order()
+    order["admin_graphql_api_id"] = gid
+    with pytest.raises(PayloadError, match="admin_graphql_api_id"):
+        SOURCE.parse(request(order))
+
+
+def test_conversion_ids_come_from_the_body_whichever_topic_brings_the_order():
+    # Given a config that also counts orders/create as the purchase
+    source = Source(rules=[{"event": "orders/create", "name": "purchase", "order_key": "id"}])
+    order = testkit.shopify_order()
+    found = {}
+    for topic in ("orders/paid", "orders/create"):
+        (event,) = SOURCE.parse(request(order, topic))
+        found[topic] = (event.event_id, map_event(event, source, builtin_rules(source), DEFAULTS))
+    # Then each topic has its own claim, and both make the one purchase (the ledger sends it once)
+    assert found["orders/paid"][0] != found["orders/create"][0]
+    ids = {mapped.conversion.conversion_id for _, conversions in found.values() for mapped in conversions}
+    assert ids == {conversion_id("shopify", str(testkit.SHOPIFY_ORDER_ID), "purchase")}
+
+
+def test_topics_that_recur_for_an_object_are_keyed_by_the_body_too():
+    order = testkit.shopify_order()
+    later = {**order, "updated_at": "2026-01-02T00:00:00-05:00"}
+    keys = [SOURCE.parse(request(body, "orders/updated"))[0].event_id for body in (order, order, later)]
+    assert keys[0] == keys[1] != keys[2]
+    assert keys[0].startswith(f"orders/updated:{testkit.SHOPIFY_ORDER_ID}:")
+
+
+@pytest.mark.parametrize("domain", ["evil.example.com", "x.myshopify.com.evil.com", "a/b.myshopify.com", ""])
+def test_an_unsigned_shop_domain_that_is_not_a_myshopify_name_is_not_used(domain: str):
+    # Given an order whose landing site is a path, and a shop domain header that is not *.myshopify.com
+    (event,) = SOURCE.parse(request(testkit.shopify_order(), x_shopify_shop_domain=domain))
+    # Then no page URL is made from it
+    assert event.payload["relay"]["landing_url"] is None
+    assert event.payload["relay"]["shop_domain"] is None

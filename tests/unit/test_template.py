@@ -112,9 +112,16 @@ def test_the_table_is_on_demand_with_ttl_on_expiration_and_pitr():
 
 
 def statements() -> list[tuple[str, dict[str, Any]]]:
+    """Each function's inline statements: its SAM Policies, or those of the role it names."""
     found = []
     for name, function in FUNCTIONS.items():
-        for policy in function["Properties"].get("Policies", []):
+        props = function["Properties"]
+        if "Role" in props:
+            role = RESOURCES[getatt(props["Role"])[0]]["Properties"]
+            documents = [policy["PolicyDocument"] for policy in role["Policies"]]
+        else:
+            documents = props.get("Policies", [])
+        for policy in documents:
             assert isinstance(policy, dict) and "Statement" in policy, f"{name}: inline statements only"
             found += [(name, statement) for statement in policy["Statement"]]
     return found

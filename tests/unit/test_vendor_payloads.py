@@ -12,7 +12,7 @@ from relay.config import parse_destination
 from relay.errors import MissingRequirementError
 from relay.models import Attribution, Consent, Conversion, Identity, Item, Money, PagentSession, SourceRef
 from relay.vendors import pagent, quicklizard, scalev, scanova
-from relay.vendors.stripe_line_items import _item
+from relay.vendors.stripe_line_items import StripeLineItems, _item
 
 HASH = "b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514"
 GOAL = "3f9a3c1e-8d2b-4a57-9c1e-2b7d5e4f6a10"
@@ -249,3 +249,33 @@ def test_a_stripe_line_item_becomes_an_item_at_its_sale_price() -> None:
     # Then the unit sale price is (30.00 - 1.50) / 3 = 9.50, after discounts, before tax
     assert _item(line) == Item(product_id="prod_socks", quantity=3, unit_amount_minor=950, name="Socks")
     assert _item({"price": {}}) is None  # no product: not a product line
+
+
+class RecordingTransport:
+    """A Transport that records the URLs it is asked for and answers no sessions."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def request(self, method: str, url: str, **_: Any) -> Any:
+        self.urls.append(url)
+        raise AssertionError(f"no Stripe call expected, got {url}")
+
+
+@pytest.mark.parametrize(
+    "object_id", ["cs_1/../../v1/customers", "pi_1?expand[]=customer", "../v1/balance", "", "cs_"]
+)
+def test_a_stripe_object_id_of_another_shape_is_never_put_in_a_stripe_url(object_id: str) -> None:
+    # Given a conversion whose Stripe object id is not shaped like one (cs_…, pi_…)
+    transport = RecordingTransport()
+    reader = StripeLineItems(transport, "https://api.stripe.com", lambda: "rk_1", destination="ql", timeout=1)
+    source = SourceRef(
+        provider="stripe",
+        event_id="evt_1",
+        event_type="checkout.session.completed",
+        object_type="checkout.session",
+        object_id=object_id,
+    )
+    # Then no line items are read, and no request is made with the key
+    assert reader.for_conversion(conversion(source=source)) == ([], None)
+    assert transport.urls == []

@@ -35,6 +35,16 @@ from relay.errors import ConfigError, validation_problems
 from relay.vendors.registry import VENDORS
 from relay.vendors.spec import Destination
 
+# template.yaml's SecretsPrefix default. A vendor's credentials live under
+# <prefix><kind>/ (conversion-relay/scanova/api-key): its deliver function may read nothing else.
+DEFAULT_SECRETS_PREFIX = "conversion-relay/"
+
+
+def secret_namespace(prefix: str, kind: str) -> str:
+    """The Secrets Manager names a `kind` deliver function may read (template.yaml grants it these)."""
+    return f"{prefix}{kind}/"
+
+
 # One module each in relay.sources, one ingest function each in template.yaml.
 SourceName = Literal["stripe", "hubspot", "pipedrive", "paddle", "shopify", "events"]
 
@@ -264,6 +274,21 @@ class RelayConfig(_Strict):
 
     def source(self, provider: str) -> Source:
         return self.sources.get(provider) or Source()
+
+    def misplaced_secrets(self, prefix: str, kind: str | None = None) -> list[tuple[str, str]]:
+        """(dotted path, why) of each secret of an enabled destination (of `kind`, or of any)
+        named outside its vendor's namespace, which its deliver function cannot read."""
+        return [
+            (
+                f"destinations.{name}.{field}",
+                f"{secret!r} is not named {secret_namespace(prefix, d.kind)}…, "
+                f"the only secrets the {d.kind} deliver function may read",
+            )
+            for name, d in self.destinations.items()
+            if d.enabled and kind in (None, d.kind)
+            for field, secret in d.secret_names().items()
+            if not secret.startswith(secret_namespace(prefix, d.kind))
+        ]
 
     @cached_property
     def enabled_destinations(self) -> dict[str, Destination]:

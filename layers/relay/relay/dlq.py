@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 
-LEDGER_KEY_PREFIX = "ledger#"
+from relay.keyspaces import LEDGER as LEDGER_KEY_PREFIX
 
 
 class FailureReason(StrEnum):

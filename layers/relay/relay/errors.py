@@ -2,7 +2,7 @@
 
 Errors carry what the caller needs (an HTTP status for requests, a retry class for
 deliveries) as attributes, so answers are chosen by type in one place
-(`relay.ingest.edge.error_response`, `relay.delivery`) and never by matching message text.
+(`relay.ingest.edge.error_response`, `relay.deliver`) and never by matching message text.
 Messages must never contain raw PII or secrets.
 """
 
@@ -65,6 +65,18 @@ def _why(error: dict) -> str:
 
 class SecretNotFoundError(ConfigError):
     """A secret named in the config or environment cannot be read."""
+
+
+class MalformedSecretError(ConfigError):
+    """A secret's value is not one of the accepted forms (relay.secrets): it is never used.
+
+    Carries the secret's name and what is wrong with it, never the value.
+    """
+
+    def __init__(self, secret_name: str, problem: str):
+        self.secret_name = secret_name
+        self.problem = problem
+        super().__init__(f"secret {secret_name!r} is malformed: {problem}")
 
 
 # --- inbound requests (mapped to 4xx answers) ----------------------------------------

@@ -43,6 +43,9 @@ def _sha256_hex(value: str | None) -> str | None:
 
 
 HashedValue = Annotated[str | None, AfterValidator(_sha256_hex)]
+# A page URL as it may travel: query and fragment parameters holding an email or a phone
+# number are removed here, where every conversion is built, so no source or path skips it.
+ScrubbedUrl = Annotated[str | None, AfterValidator(pii.scrub_url)]
 
 
 class _Model(BaseModel):
@@ -72,7 +75,7 @@ class Item(_Model):
     category: str | None = None
     variant_id: str | None = Field(default=None, description="Scalev variant unique id")
     bundle_price_option_id: str | None = Field(default=None, description="Scalev bundle price option")
-    url: str | None = Field(default=None, description="Product page (QuickLizard permalink)")
+    url: ScrubbedUrl = Field(default=None, description="Product page (QuickLizard permalink)")
 
 
 class Identity(_Model):
@@ -110,8 +113,8 @@ class Attribution(_Model):
     ttp: str | None = None
     snackvideo_click_id: str | None = None
     quicklizard_vid: str | None = None
-    event_source_url: str | None = None
-    referrer_url: str | None = None
+    event_source_url: ScrubbedUrl = None
+    referrer_url: ScrubbedUrl = None
     client_user_agent: str | None = None
 
 

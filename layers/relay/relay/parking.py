@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from relay import pii
+from relay import keyspaces, pii
 from relay.errors import ParkingError
 
-KEY_PREFIX = "parked#"
+KEY_PREFIX = keyspaces.PARKED
 INDEX_NAME = "ParkedEvents"  # template.yaml's GSI on RelayTable
 MAX_DETAIL_CHARS = 300
 

@@ -4,6 +4,11 @@ Raw email, phone, names and address parts are normalized as Meta's Conversions A
 documents ("customer information parameters") and hashed here, in the ingest
 function; only the hex digests travel further. A value that already is a SHA-256
 hex digest passes through (lower-cased), so a backend may send pre-hashed data.
+
+Every pattern here runs on untrusted (if signed) payload text, so each is linear: every
+repetition is bounded, and what is matched is capped at the lengths an address or a
+number can have (RFC 5321: 64 characters before the @, 254 in all; E.164 and its
+formatting: 40). A longer string is not an email or a phone number.
 """
 
 from __future__ import annotations
@@ -11,11 +16,18 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 import phonenumbers
 
+MAX_EMAIL_CHARS = 254
+MAX_LOCAL_PART_CHARS = 64
+MAX_PHONE_CHARS = 40
+MAX_KEY_CHARS = 256  # a property name longer than this is dropped, unread
+MAX_URL_CHARS = 8192  # a page URL longer than this is dropped, unread
+
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_WHITESPACE = re.compile(r"\s")
 # Meta: names are lower-case with no punctuation; letters of any script stay (UTF-8).
 _NOT_NAME = re.compile(r"[^\w\s]|[\d_]", re.UNICODE)
 # Meta: city and state drop digits, spaces and punctuation.
@@ -23,11 +35,11 @@ _NOT_LOCATION = re.compile(r"[^\w]|[\d_]", re.UNICODE)
 _NOT_DIGIT = re.compile(r"\D")
 # An international number written with its '+' prefix; bare digit runs are too
 # often order numbers or dates to treat as phones.
-_LOOKS_LIKE_PHONE = re.compile(r"^\+\d[\d\s().\-]{6,}$")
+_LOOKS_LIKE_PHONE = re.compile(r"^\+\d[\d\s().\-]{6,38}$")
 # Property keys naming contact data, matched word by word so that phone_number,
 # customerEmail and billing-phone count as well as email and phone.
 _PII_KEY_WORDS = frozenset({"email", "mail", "phone", "mobile", "tel", "telephone", "msisdn", "em", "ph"})
-_KEY_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_KEY_WORD = re.compile(r"[A-Z]?[a-z]{1,64}|[A-Z]{1,64}(?![a-z])|\d{1,64}")
 
 
 def sha256_hex(value: str) -> str:
@@ -54,9 +66,23 @@ def _passthrough(value: str | None) -> tuple[bool, str | None]:
     return False, stripped
 
 
+def _is_email(text: str) -> bool:
+    """local@domain.tld within RFC 5321's lengths, no whitespace, one @ (no regex: linear)."""
+    if len(text) > MAX_EMAIL_CHARS:
+        return False
+    local, at, domain = text.partition("@")
+    return bool(
+        at
+        and 0 < len(local) <= MAX_LOCAL_PART_CHARS
+        and "@" not in domain
+        and "." in domain[1:-1]
+        and not _WHITESPACE.search(text)
+    )
+
+
 def normalize_email(email: str) -> str | None:
     normalized = email.strip().lower()
-    return normalized if _EMAIL.match(normalized) else None
+    return normalized if _is_email(normalized) else None
 
 
 def normalize_phone(phone: str, default_region: str | None = None) -> str | None:
@@ -65,6 +91,8 @@ def normalize_phone(phone: str, default_region: str | None = None) -> str | None
     `phonenumbers` resolves national numbers with the region (e.g. the billing
     country); without a region a number must carry its country code.
     """
+    if len(phone) > MAX_PHONE_CHARS:
+        return None
     try:
         parsed = phonenumbers.parse(phone, (default_region or "").upper() or None)
     except phonenumbers.NumberParseException:
@@ -155,8 +183,12 @@ def split_full_name(full_name: str | None) -> tuple[str | None, str | None]:
 
 
 def is_pii_key(key: object) -> bool:
-    """True for a property name such as email, phone_number, customerEmail or e-mail."""
-    return any(word.lower() in _PII_KEY_WORDS for word in _KEY_WORD.findall(str(key)))
+    """True for a property name such as email, phone_number, customerEmail or e-mail (and for
+    one too long to read: dropped rather than kept unread)."""
+    text = str(key)
+    if len(text) > MAX_KEY_CHARS:
+        return True
+    return any(word.lower() in _PII_KEY_WORDS for word in _KEY_WORD.findall(text))
 
 
 def looks_like_pii(value: object) -> bool:
@@ -164,12 +196,30 @@ def looks_like_pii(value: object) -> bool:
     if not isinstance(value, str):
         return False
     text = value.strip()
-    return bool(_EMAIL.match(text) or _LOOKS_LIKE_PHONE.match(text))
+    return _is_email(text) or (len(text) <= MAX_PHONE_CHARS and bool(_LOOKS_LIKE_PHONE.match(text)))
 
 
-_EMBEDDED_EMAIL = re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[a-zA-Z]{2,}")
+# An address inside text: at most 64 characters before the @ are taken (a longer run still
+# loses its last 64 and its domain), and the domain is at most 253.
+_EMBEDDED_EMAIL = re.compile(r"[^@\s\"'<>]{1,64}@[^@\s\"'<>]{1,253}\.[a-zA-Z]{2,63}")
 # An international number inside text ("call +33 6 12 34 56 78"), as _LOOKS_LIKE_PHONE.
-_EMBEDDED_PHONE = re.compile(r"\+\d[\d\s().\-]{6,}\d")
+_EMBEDDED_PHONE = re.compile(r"\+\d[\d\s().\-]{6,38}\d")
+
+
+def _holds_pii(text: str) -> bool:
+    return (
+        looks_like_pii(text)
+        or ("@" in text and _EMBEDDED_EMAIL.search(text) is not None)
+        or ("+" in text and _EMBEDDED_PHONE.search(text) is not None)
+    )
+
+
+def _scrub_text(text: str) -> str:
+    if "@" in text:  # str.__contains__ is a fast scan; the patterns cost more per character
+        text = _EMBEDDED_EMAIL.sub("[email removed]", text)
+    if "+" in text:
+        text = _EMBEDDED_PHONE.sub("[phone removed]", text)
+    return text
 
 
 def scrub(value: object) -> object:
@@ -183,5 +233,55 @@ def scrub(value: object) -> object:
     if isinstance(value, list):
         return [scrub(v) for v in value if not looks_like_pii(v)]
     if isinstance(value, str):
-        return _EMBEDDED_PHONE.sub("[phone removed]", _EMBEDDED_EMAIL.sub("[email removed]", value))
+        return _scrub_text(value)
     return value
+
+
+# --- URLs ----------------------------------------------------------------------------------
+
+REDACTED_SEGMENT = "redacted"
+
+
+def _decoded(text: str) -> tuple[str, ...]:
+    # "+" is a space in a query, a literal plus elsewhere: a phone may be written either way.
+    return (unquote_plus(text), unquote(text))
+
+
+def _scrub_params(text: str) -> str:
+    """`a=1&email=…&b=2` without the parameters whose name is contact data or whose name or
+    value holds an email or a phone number; the others are kept exactly as sent."""
+    kept = []
+    for parameter in text.split("&"):
+        name, _, value = parameter.partition("=")
+        names, values = _decoded(name), _decoded(value)
+        if any(is_pii_key(n) or _holds_pii(n) for n in names) or any(_holds_pii(v) for v in values):
+            continue
+        kept.append(parameter)
+    return "&".join(kept)
+
+
+def scrub_url(url: str | None) -> str | None:
+    """The URL without what can identify a person: credentials (user:password@), query
+    parameters and fragment parameters holding an email or a phone number (by name or by
+    value), path segments holding one. Click ids and campaign tags (fbclid, gclid, ttclid,
+    utm_*, …) stay as sent. A value that does not parse as a URL, or longer than any browser
+    keeps (MAX_URL_CHARS), is dropped (None)."""
+    if url is None or len(url) > MAX_URL_CHARS:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced [ in the host
+        return None
+    segments = [REDACTED_SEGMENT if any(map(_holds_pii, _decoded(s))) else s for s in parts.path.split("/")]
+    fragment = parts.fragment
+    if "=" in fragment:
+        fragment = _scrub_params(fragment)
+    elif any(map(_holds_pii, _decoded(fragment))):
+        fragment = ""
+    scrubbed = parts._replace(
+        netloc=parts.netloc.rpartition("@")[2],
+        path="/".join(segments),
+        query=_scrub_params(parts.query),
+        fragment=fragment,
+    )
+    return url if scrubbed == parts else scrubbed.geturl()

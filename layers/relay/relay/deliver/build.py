@@ -35,14 +35,8 @@ def build_deliverer(kind: str, metrics: Metrics, environ: dict[str, str] | None 
 
 
 def check_secret_names(config: RelayConfig, kind: str, prefix: str) -> None:
-    """The function may only read secrets under SECRETS_PREFIX: say so at cold start, not at
-    the first delivery."""
-    problems = [
-        (f"destinations.{name}.{field}", f"{secret!r} is outside SECRETS_PREFIX {prefix!r}")
-        for name, destination in config.destinations.items()
-        if destination.kind == kind and destination.enabled
-        for field, secret in destination.secret_names().items()
-        if prefix and not secret.startswith(prefix)
-    ]
+    """The function may only read its vendor's secrets, <SECRETS_PREFIX><kind>/… (its IAM in
+    template.yaml): say so at cold start, not at the first delivery. No prefix: no check."""
+    problems = config.misplaced_secrets(prefix, kind) if prefix else []
     if problems:
         raise ConfigError("secrets the deliver function cannot read", problems)

@@ -19,14 +19,19 @@ from relay.errors import (
     ClaimInProgressError,
     EnqueueError,
     EnrichmentError,
+    MalformedSecretError,
     MethodNotAllowedError,
     ParkingError,
     PayloadError,
     PayloadTooLargeError,
     RequestError,
+    SignatureError,
 )
 
 logger = Logger(child=True)
+
+SIGNATURE_REASON = "invalid signature"  # the only reason a 401 gives
+INTERNAL_ERROR = {"error": "internal", "reason": "internal error; retry"}
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,17 @@ def error_response(exc: Exception) -> dict[str, Any]:
             headers = {"Retry-After": "5"}
         elif isinstance(exc, MethodNotAllowedError):
             headers = {"Allow": "POST"}  # RFC 9110 §15.5.6: a 405 names the allowed methods
-        return respond(exc.status, {"error": exc.code, "reason": exc.reason}, headers)
+        # An unauthenticated caller learns the kind of failure only: how many secrets are
+        # configured, or that a source has none, stays in the log line above.
+        reason = SIGNATURE_REASON if isinstance(exc, SignatureError) else exc.reason
+        return respond(exc.status, {"error": exc.code, "reason": reason}, headers)
+    if isinstance(exc, MalformedSecretError):
+        # Fail closed: every request is refused until the secret is fixed. Name, never value.
+        logger.error(
+            "secret malformed; every request is refused until it is fixed",
+            extra={"secret": exc.secret_name, "problem": exc.problem},
+        )
+        return respond(500, INTERNAL_ERROR)
     if isinstance(exc, ParkingError):
         logger.error("parked event not recorded; the provider will retry", extra={"reason": str(exc)})
         return respond(503, {"error": "unavailable", "reason": "could not record the event; retry"})
@@ -106,4 +121,4 @@ def error_response(exc: Exception) -> dict[str, Any]:
         logger.error("provider API unavailable; the provider will retry", extra={"reason": str(exc)})
         return respond(503, {"error": "unavailable", "reason": "provider API unavailable; retry"})
     logger.exception("ingest failed; the provider will retry")
-    return respond(500, {"error": "internal", "reason": "internal error; retry"})
+    return respond(500, INTERNAL_ERROR)

@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
-from relay import secrets
+from relay import keyspaces, secrets
 from relay.config import RelayConfig, Source, load_config
 from relay.errors import ClaimInProgressError, MappingError, PayloadError, RequestError
 from relay.ingest.edge import WebhookRequest, error_response, respond, webhook_request
@@ -67,8 +67,12 @@ class IngestPipeline:
         self._idempotency = idempotency
         self._metrics = metrics
         self._ran = False
+        # Records are keyed idempotency#<source>#<hash>: the function's IAM allows no other keys.
         self._process_once = idempotent_function(
-            data_keyword_argument="claim", persistence_store=persistence, config=idempotency
+            data_keyword_argument="claim",
+            persistence_store=persistence,
+            config=idempotency,
+            key_prefix=keyspaces.idempotency_prefix(spec.name),
         )(self._process)
 
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -30,7 +30,16 @@ from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    field_validator,
+)
 from relay import money, secrets
 from relay.config import AttributionKey, Rule, Source, ValueSpec
 from relay.errors import MissingSignatureError, PayloadError
@@ -38,7 +47,7 @@ from relay.ingest import signatures
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import DefaultPaths, ProviderEvent
 from relay.settings import IngestSettings
-from relay.sources.hubspot_crm import HubSpotCrm, first_contact_id
+from relay.sources.hubspot_crm import HubSpotCrm, first_contact_id, is_object_id
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
     content_key,
@@ -70,6 +79,17 @@ CONTACT_PROPERTIES = (
 )
 
 _Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_*-]+$", max_length=100)]
+
+
+def _integer_id(value: int | str) -> str:
+    # HubSpot's portal, subscription and CRM object ids are integers (sent as JSON numbers). An
+    # object id goes into a CRM URL path, so nothing else is let through.
+    if not is_object_id(str(value)):
+        raise ValueError("must be a HubSpot id (a non-negative integer)")
+    return str(value)
+
+
+_HubSpotId = Annotated[StrictInt | StrictStr, AfterValidator(_integer_id)]
 _Property = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$", max_length=100)]
 
 
@@ -172,10 +192,10 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     subscriptionType: str = Field(min_length=1)
-    portalId: int | str
-    subscriptionId: int | str
+    portalId: _HubSpotId
+    subscriptionId: _HubSpotId
     occurredAt: int
-    objectId: int | str | None = None
+    objectId: _HubSpotId | None = None
     objectTypeId: str | None = None
     propertyName: str | None = None
 
@@ -194,7 +214,7 @@ def _subscription_event(document: dict[str, Any], index: int) -> ProviderEvent:
     event_type, object_type = _event_type(event)
     # Everything but the attempt counter (and the non-unique eventId) identifies the event.
     identifying = {k: v for k, v in document.items() if k not in ("attemptNumber", "eventId")}
-    object_id = None if event.objectId is None else str(event.objectId)
+    object_id = event.objectId
     return ProviderEvent(
         provider="hubspot",
         event_id=":".join(

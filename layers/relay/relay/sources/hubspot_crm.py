@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from relay.errors import EnrichmentError
@@ -22,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 CONNECT_TIMEOUT_SECONDS = 2.0
+OBJECT_ID_MAX_DIGITS = 19  # a 64-bit integer
 RETRY = Retry(
     total=2,
     connect=2,
@@ -65,18 +67,21 @@ class HubSpotCrm:
     def deal(self, deal_id: str, properties: Iterable[str]) -> dict[str, Any] | None:
         """The deal with the given properties and its contact ids, or None if it does not exist."""
         return self._get(
-            f"/crm/v3/objects/deals/{deal_id}",
+            "deals",
+            deal_id,
             {"properties": ",".join(properties), "associations": "contacts", "archived": "false"},
         )
 
     def contact(self, contact_id: str, properties: Iterable[str]) -> dict[str, Any] | None:
-        return self._get(
-            f"/crm/v3/objects/contacts/{contact_id}",
-            {"properties": ",".join(properties), "archived": "false"},
-        )
+        return self._get("contacts", contact_id, {"properties": ",".join(properties), "archived": "false"})
 
-    def _get(self, path: str, params: dict[str, str]) -> dict[str, Any] | None:
-        what = path.rsplit("/", 2)[-2]  # "deals" or "contacts": never the id in a reason
+    def _get(self, what: str, object_id: str, params: dict[str, str]) -> dict[str, Any] | None:
+        """GET /crm/v3/objects/<what>/<id>; `what` (never the id) names the read in a reason."""
+        if not is_object_id(object_id):
+            # Ids come from a signed payload or the CRM itself; whatever they hold, the token
+            # only ever goes to this object's path.
+            raise EnrichmentError(f"HubSpot CRM {what} read refused: the id is not a HubSpot object id")
+        path = f"/crm/v3/objects/{what}/{quote(object_id, safe='')}"
         try:
             response = self._session.get(
                 f"{self._base}{path}",
@@ -110,10 +115,15 @@ def _category(response: requests.Response) -> str:
     return str(category)[:64] if category else ""
 
 
+def is_object_id(object_id: str) -> bool:
+    """HubSpot CRM object ids are integers."""
+    return object_id.isascii() and object_id.isdigit() and len(object_id) <= OBJECT_ID_MAX_DIGITS
+
+
 def first_contact_id(deal: dict[str, Any]) -> str | None:
     """The first contact associated with a deal (HubSpot lists the primary one first)."""
     results = ((deal.get("associations") or {}).get("contacts") or {}).get("results") or []
     for association in results:
-        if isinstance(association, dict) and association.get("id") is not None:
+        if isinstance(association, dict) and is_object_id(str(association.get("id"))):
             return str(association["id"])
     return None

@@ -27,9 +27,9 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, model_validator
 from relay.config import AttributionKey, Rule, Source, ValueSpec
-from relay.errors import PayloadError
+from relay.errors import MalformedSecretError, PayloadError
 from relay.ingest import signatures
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import DefaultPaths, ProviderEvent
@@ -45,6 +45,9 @@ from relay.sources.payloads import (
 from relay.sources.spec import SourceSpec
 
 _FieldKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$", max_length=100)]
+# Pipedrive ids are integers, a lead's a UUID: an id is part of the dedup key, which stays
+# unambiguous only if an id cannot hold its ":" separator.
+_EntityId = StrictInt | Annotated[StrictStr, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")]
 
 
 class PipedriveSettings(BaseModel):
@@ -63,12 +66,15 @@ def settings_of(source: Source) -> PipedriveSettings:
 
 
 def credentials(values: Sequence[str]) -> list[tuple[str, str]]:
-    """ "user:password" secret values as (user, password) pairs; values without a colon are skipped."""
+    """ "user:password" secret values as (user, password) pairs (split at the first colon: RFC 7617
+    user-ids have none, passwords may). A value that is not one fails closed: every request is
+    refused (5xx) until the secret is fixed, rather than checked against fewer credentials."""
     pairs = []
-    for value in values:
+    for index, value in enumerate(values):
         user, colon, password = value.partition(":")
-        if colon:
-            pairs.append((user, password))
+        if not (colon and user and password):
+            raise MalformedSecretError("Pipedrive Basic auth", f"value {index} is not user:password")
+        pairs.append((user, password))
     return pairs
 
 
@@ -81,7 +87,7 @@ class _Meta(BaseModel):
 
     action: str = Field(min_length=1)
     entity: str = Field(min_length=1)
-    entity_id: int | str | None = None
+    entity_id: _EntityId | None = None
     timestamp: int | str | None = None
     version: str | None = None
 
@@ -108,6 +114,12 @@ class _Envelope(BaseModel):
     previous: dict[str, Any] | None = None
 
 
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: _EntityId | None = None
+
+
 def parse(request: WebhookRequest) -> list[ProviderEvent]:
     document = load_json(request.body)
     if isinstance(document, dict) and "current" in document and "data" not in document:
@@ -116,7 +128,8 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
     meta, data = envelope.meta, envelope.data or {}
     if meta.entity == "deal":  # other entities (a lead's value is an object) are not checked
         validated(_Deal, data, "a Pipedrive deal notification (data)")
-    object_id = meta.entity_id if meta.entity_id is not None else data.get("id")
+    data_id = validated(_Data, data, "a Pipedrive webhooks v2 notification (data)").id
+    object_id = meta.entity_id if meta.entity_id is not None else data_id
     object_id = None if object_id is None else str(object_id)
     digest = content_key({"data": envelope.data, "previous": envelope.previous})
     return [

@@ -1,11 +1,23 @@
 """Shopify: `X-Shopify-Hmac-Sha256` webhooks (orders/paid, customers/create).
 
 Signature: base64 HMAC-SHA256 of the raw body with the app's client secret (or the secret a
-store shows for webhooks made in its admin). Shopify sends no timestamp, so a captured
-request stays valid; the dedup key makes a replay a no-op for as long as claims are kept.
+store shows for webhooks made in its admin). It covers the body only: no timestamp, and none
+of the X-Shopify-* headers. So a captured body stays valid, and could be re-sent under a new
+X-Shopify-Webhook-Id or another X-Shopify-Topic. Hence:
+- the dedup key is made of what the signature covers: the topic's object, i.e. the body's
+  own id (`orders/paid:820982911946154508`), plus a digest of the body for topics that
+  happen more than once per object (`orders/updated:<id>:<digest>`). A redelivery, and a
+  replay of a captured body under a new webhook id, are duplicates for as long as claims
+  are kept (docs/security.md, replay windows);
+- the body must fit the topic: an orders/* body is an order and a customers/* body a
+  customer, by its admin_graphql_api_id (gid://shopify/Order/<id>), so a paid order re-sent
+  as customers/create is refused rather than made a signup keyed by the order id;
+- conversion ids come from the body's ids, never the topic or a header, so they are the
+  same whichever topic (or replay) brings an order;
+- the unsigned X-Shopify-Shop-Domain is used only if it is a *.myshopify.com name, and the
+  event time is the body's own (X-Shopify-Triggered-At only when the body has none).
 
-The topic is the X-Shopify-Topic header and the dedup key is X-Shopify-Webhook-Id, which a
-redelivery of the same webhook repeats.
+The topic is the X-Shopify-Topic header.
 
 Built-in rules:
 - orders/paid → purchase, keyed by the order id: `total_price` (a major-unit decimal string)
@@ -22,13 +34,14 @@ attribute always wins over what the landing URL suggests.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, model_validator
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
 from relay.errors import MappingError, PayloadError
 from relay.ingest import signatures
@@ -37,12 +50,19 @@ from relay.ingest.mapping import DefaultPaths, ProviderEvent, parse_time
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
     checked_money,
+    content_key,
     event_time,
     load_json,
     validated,
     with_relay,
 )
 from relay.sources.spec import SourceSpec
+
+# The topics' resources (the type in the body's admin_graphql_api_id), and the topics that
+# happen once per object, whose dedup key is the object's id alone.
+_RESOURCES = {"orders": "Order", "customers": "Customer"}
+ONCE_PER_OBJECT = frozenset({"orders/create", "orders/paid", "customers/create"})
+_SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\.myshopify\.com")
 
 # Other names under which a storefront or a pixel commonly stores a key (cookie names, the
 # landing parameter a click id arrives in).
@@ -117,7 +137,10 @@ def builtin_rules(source: Source) -> tuple[Rule, ...]:
 class _Resource(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    id: int | str
+    id: (
+        StrictInt | Annotated[StrictStr, StringConstraints(pattern=r"^[0-9]{1,19}$")]
+    )  # Shopify ids are integers
+    admin_graphql_api_id: str | None = None  # checked against the topic after the fields the rules read
 
 
 class _LineItem(BaseModel):
@@ -187,30 +210,47 @@ def derived(document: dict[str, Any], shop_domain: str | None) -> dict[str, Any]
     }
 
 
+def _check_shape(topic: str, document: dict[str, Any]) -> None:
+    """An orders/* body is an order and a customers/* body a customer (its own GraphQL id says
+    which), with what the built-in rules read; other topics' shapes are not the relay's business."""
+    kind = _RESOURCES.get(topic.partition("/")[0])
+    if kind is None:
+        return
+    what = f"a Shopify {topic} webhook"
+    resource = validated(_Order if kind == "Order" else _Resource, document, what)
+    if resource.admin_graphql_api_id != f"gid://shopify/{kind}/{resource.id}":
+        raise PayloadError(f"not {what}: admin_graphql_api_id is not gid://shopify/{kind}/<its id>")
+
+
+def dedup_key(topic: str, document: dict[str, Any]) -> str:
+    """The claim key, from what the signature covers: the topic and the body (never a header)."""
+    key = f"{topic}:{document.get('id', '-')}"
+    return key if topic in ONCE_PER_OBJECT else f"{key}:{content_key(document)}"
+
+
+def _shop_domain(request: WebhookRequest) -> str | None:
+    domain = (request.header("x-shopify-shop-domain") or "").strip().lower()
+    return domain if _SHOP_DOMAIN.fullmatch(domain) else None
+
+
 def parse(request: WebhookRequest) -> list[ProviderEvent]:
     topic = (request.header("x-shopify-topic") or "").strip()
-    webhook_id = (request.header("x-shopify-webhook-id") or "").strip()
     if not topic:
         raise PayloadError("missing X-Shopify-Topic header")
-    if not webhook_id:
-        raise PayloadError("missing X-Shopify-Webhook-Id header")
     document = load_json(request.body)
     if not isinstance(document, dict):
         raise PayloadError(f"not a Shopify {topic} webhook: the body must be a JSON object")
-    # Only what the built-in rules read is checked: another topic's shape is not the relay's business.
-    if topic.startswith(("orders/", "customers/")):
-        shape = _Order if topic.startswith("orders/") else _Resource
-        validated(shape, document, f"a Shopify {topic} webhook")
+    _check_shape(topic, document)
     occurred_at = event_time(
-        request.header("x-shopify-triggered-at") or document.get("updated_at"), f"a Shopify {topic} webhook"
+        document.get("updated_at") or request.header("x-shopify-triggered-at"), f"a Shopify {topic} webhook"
     )
     object_id = document.get("id")
     return [
         ProviderEvent(
             provider="shopify",
-            event_id=webhook_id,
+            event_id=dedup_key(topic, document),
             event_type=topic,
-            payload=with_relay(document, **derived(document, request.header("x-shopify-shop-domain"))),
+            payload=with_relay(document, **derived(document, _shop_domain(request))),
             livemode=document.get("test") is not True,
             occurred_at=occurred_at,
             object_type=topic.partition("/")[0],

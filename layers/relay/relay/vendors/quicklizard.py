@@ -32,7 +32,9 @@ MAX_BATCH = 100  # jobs per request; QuickLizard documents no limit
 class QuickLizardDestination(Destination):
     kind: Literal["quicklizard"] = Field(description="quicklizard")
     stripe_api_key_secret: str | None = Field(
-        default=None, description="quicklizard: Stripe key to fetch checkout line items"
+        default=None,
+        description="quicklizard: Stripe key to fetch checkout line items, in the quicklizard namespace "
+        "(conversion-relay/quicklizard/stripe-api-key)",
     )
     stripe_api_base: HttpUrl = Field(
         default=HttpUrl("https://api.stripe.com"),

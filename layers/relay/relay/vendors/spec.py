@@ -44,7 +44,8 @@ class Destination(BaseModel):
     kind: str = Field(description="vendor: scanova, pagent, scalev or quicklizard")
     base_url: HttpUrl = Field(description="the vendor API's base URL (a sandbox URL locally)")
     api_key_secret: str = Field(
-        description="Secrets Manager name of the vendor credential (API key, storefront key, client key)"
+        description="Secrets Manager name of the vendor credential (API key, storefront key, client key), "
+        "in its vendor's namespace (SecretsPrefix + kind + /: conversion-relay/scanova/api-key)"
     )
     event_names: dict[str, str | None] = Field(
         default_factory=dict,

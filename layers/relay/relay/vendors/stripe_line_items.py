@@ -12,6 +12,7 @@ key) are permanent.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -23,6 +24,9 @@ from relay.vendors.http import Transport
 
 PAGE_SIZE = 100
 MAX_PAGES = 10  # 1,000 lines: far beyond any real checkout
+# A Stripe object id: its type's prefix, an underscore, then letters, digits and underscores
+# (cs_test_a1…, pi_3Mt…). Anything else is not read (and every id is encoded in a path anyway).
+_STRIPE_ID = re.compile(r"[a-z]{1,16}_[A-Za-z0-9_]{1,255}")
 
 
 class StripeLineItems:
@@ -44,7 +48,7 @@ class StripeLineItems:
     def for_conversion(self, conversion: Conversion) -> tuple[list[Item], str | None]:
         """(items, their ISO currency); no items when the source object is not from Checkout."""
         source = conversion.source
-        if source.provider != "stripe" or not source.object_id:
+        if source.provider != "stripe" or not is_stripe_id(source.object_id):
             return [], None
         if source.object_type == "checkout.session":
             session_id: str | None = source.object_id
@@ -57,7 +61,8 @@ class StripeLineItems:
     def _session_of(self, payment_intent: str) -> str | None:
         page = self._get("/v1/checkout/sessions", {"payment_intent": payment_intent, "limit": "1"})
         sessions = (page.get("data") or []) if page else []
-        return sessions[0].get("id") if sessions else None
+        session_id = sessions[0].get("id") if sessions else None
+        return session_id if is_stripe_id(session_id) else None
 
     def _line_items(self, session_id: str) -> tuple[list[Item], str | None]:
         items: list[Item] = []
@@ -97,6 +102,10 @@ class StripeLineItems:
             ) from exc
         body = answer.json()
         return body if isinstance(body, dict) else None
+
+
+def is_stripe_id(value: object) -> bool:
+    return isinstance(value, str) and _STRIPE_ID.fullmatch(value) is not None
 
 
 def _item(line: dict[str, Any]) -> Item | None:
