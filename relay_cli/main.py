@@ -27,7 +27,7 @@ from relay.errors import ConfigError, RelayError, validation_problems
 from relay.replay.options import ReplayRequest
 from relay.sources.spec import load_source
 
-from relay_cli import parked
+from relay_cli import parked, try_
 from relay_cli.output import Progress, print_listing, print_summary
 from relay_cli.targets import replayer_for
 
@@ -179,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(run=_replay)
 
     parked.add_parser(commands, target)
+    try_.add_parser(commands, target)
     return parser
 
 

@@ -25,6 +25,16 @@ PAGE_SIZE = 100
 MAX_PAGES = 10  # 1,000 lines: far beyond any real checkout
 
 
+# The Stripe objects whose Checkout line items can be read (a payment intent via its session).
+FETCHABLE_OBJECTS = frozenset({"checkout.session", "payment_intent"})
+
+
+def fetchable(conversion: Conversion) -> bool:
+    """True when the conversion's Stripe object may have Checkout line items to read."""
+    source = conversion.source
+    return source.provider == "stripe" and bool(source.object_id) and source.object_type in FETCHABLE_OBJECTS
+
+
 class StripeLineItems:
     def __init__(
         self,
@@ -44,7 +54,7 @@ class StripeLineItems:
     def for_conversion(self, conversion: Conversion) -> tuple[list[Item], str | None]:
         """(items, their ISO currency); no items when the source object is not from Checkout."""
         source = conversion.source
-        if source.provider != "stripe" or not source.object_id:
+        if not fetchable(conversion) or not source.object_id:
             return [], None
         if source.object_type == "checkout.session":
             session_id: str | None = source.object_id
