@@ -58,7 +58,10 @@ _FIXES: dict[str, tuple[str, str | None]] = {
         "no rule uses this event type: add a rule (sources.<provider>.rules), or stop subscribing to it",
         None,
     ),
-    "malformed_payload": ("the body is not an event of this provider: check the endpoint it was sent to", None),
+    "malformed_payload": (
+        "the body is not an event of this provider: check the endpoint it was sent to",
+        None,
+    ),
     "invalid_money": ("fix the amount or currency in the data, or the rule's value paths", None),
     "unmappable": ("the rule does not fit this payload: check its order_key and paths", None),
     "invalid_signature": (

@@ -19,6 +19,7 @@ from typing import Any
 from relay.config import RelayConfig, Source
 from relay.errors import DeliveryError, MappingError, MissingRequirementError, PayloadError, RequestError
 from relay.ingest.edge import WebhookRequest
+
 # Not relay.ingest.pipeline: its module logger would bind to this process's service name.
 from relay.ingest.mapping import ProviderEvent, destinations_of, handled_event_types, map_event
 from relay.models import Conversion, DeliveryJob
@@ -62,7 +63,11 @@ class DestinationPreview:
     batch: int = 1  # jobs per vendor request at delivery (this one may share a request)
 
     def as_json(self) -> dict[str, Any]:
-        shown: dict[str, Any] = {"destination": self.destination, "vendor": self.vendor, "outcome": self.outcome}
+        shown: dict[str, Any] = {
+            "destination": self.destination,
+            "vendor": self.vendor,
+            "outcome": self.outcome,
+        }
         if self.request is not None:
             shown["request"] = self.request.as_json()
         if self.reason:
@@ -97,7 +102,11 @@ class EventPreview:
     notes: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        shown: dict[str, Any] = {"event_id": self.event_id, "event_type": self.event_type, "status": self.status}
+        shown: dict[str, Any] = {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "status": self.status,
+        }
         if self.reason:
             shown.update(reason=self.reason, fix=self.fix)
         if self.notes:
@@ -119,8 +128,16 @@ class _RecordingSession:
     def __init__(self) -> None:
         self.requests: list[VendorRequest] = []
 
-    def request(self, method: str, url: str, *, json: Any = None, headers: Any = None, params: Any = None,
-                **_options: Any) -> Any:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: Any = None,
+        params: Any = None,
+        **_options: Any,
+    ) -> Any:
         self.requests.append(
             VendorRequest(
                 method=method,
@@ -154,7 +171,9 @@ def vendor_request(name: str, destination: Destination, conversion: Conversion) 
         shown.request = read
         return shown
     except MissingRequirementError as exc:
-        return DestinationPreview(name, destination.kind, "skipped", reason=exc.reason, fix=fix_for(exc.reason))
+        return DestinationPreview(
+            name, destination.kind, "skipped", reason=exc.reason, fix=fix_for(exc.reason)
+        )
     except DeliveryError as exc:
         return DestinationPreview(name, destination.kind, "error", reason=str(exc))
     try:
@@ -247,7 +266,9 @@ def preview_jobs(config: RelayConfig, records: Sequence[Mapping[str, Any]]) -> l
         else:
             reason = destination.skip_reason(job.conversion)
             target = (
-                DestinationPreview(job.destination, destination.kind, "skipped", reason=reason, fix=fix_for(reason))
+                DestinationPreview(
+                    job.destination, destination.kind, "skipped", reason=reason, fix=fix_for(reason)
+                )
                 if reason
                 else vendor_request(job.destination, destination, job.conversion)
             )

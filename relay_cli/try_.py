@@ -27,7 +27,7 @@ from relay.ingest.edge import WebhookRequest, webhook_request
 from relay.sources.spec import SourceSpec, load_source
 
 from local.world import load_template
-from relay_cli.preview import EventPreview, preview_jobs, preview_webhook, pretty, refused
+from relay_cli.preview import EventPreview, pretty, preview_jobs, preview_webhook, refused
 
 DEFAULT_CONFIG = "config/relay.local.yaml"
 # Sources that read a provider API at ingest (HubSpot's CRM: its webhooks carry ids only) are
@@ -74,7 +74,9 @@ def read_input(path: Path, source: str | None) -> Input:
         return Input("webhook", provider, webhook_request(document, max_body_bytes=10 * 1024 * 1024))
     provider = source or _guess_source(path, document, set(routes.values()))
     if provider is None:
-        raise RelayError(f"{path}: a raw payload of which provider? give --source ({', '.join(routes.values())})")
+        raise RelayError(
+            f"{path}: a raw payload of which provider? give --source ({', '.join(routes.values())})"
+        )
     route = next(p for p, name in routes.items() if name == provider)
     headers = {"content-type": "application/json"}
     return Input("webhook", provider, WebhookRequest(method="POST", path=route, headers=headers, body=raw))
@@ -90,7 +92,9 @@ def _guess_source(path: Path, document: Any, providers: set[str]) -> str | None:
 
 
 @contextlib.contextmanager
-def bound_source(name: str, config: RelayConfig, config_path: str) -> Iterator[tuple[SourceSpec, Source, list[str]]]:
+def bound_source(
+    name: str, config: RelayConfig, config_path: str
+) -> Iterator[tuple[SourceSpec, Source, list[str]]]:
     """The source spec as its function binds it at cold start. A provider API it reads at ingest
     is read only from the local stack's stub (started here on a free loopback port)."""
     from local.stack.sandboxes import AVAILABLE, plan_sandboxes
@@ -110,8 +114,8 @@ def bound_source(name: str, config: RelayConfig, config_path: str) -> Iterator[t
         if spec.enrich is not None and not planned:
             spec = replace(spec, enrich=None)
             notes.append(
-                f"{name} events are completed from the provider's API at ingest; relay try reads it only from "
-                "the local stub (a loopback api_base in the config), so rules that need it make nothing here"
+                f"{name} events are completed from the provider's API at ingest; relay try reads it only "
+                "from the local stub (a loopback api_base in the config): rules that need it make nothing"
             )
         yield spec, source, notes
 
@@ -137,7 +141,10 @@ def render(file: str, what: Input, signature: str, events: list[EventPreview], c
             c = conversion.conversion
             value = f", {c.value.amount_minor} {c.value.currency} (minor units)" if c.value else ""
             lines.append(f"  conversion {c.name} {c.conversion_id}{value}")
-            lines += ["    " + line for line in pretty(c.model_dump(mode="json", exclude_defaults=True)).splitlines()]
+            lines += [
+                "    " + line
+                for line in pretty(c.model_dump(mode="json", exclude_defaults=True)).splitlines()
+            ]
             for target in conversion.destinations:
                 lines.append(f"  → {target.destination} ({target.vendor}): {_outcome(target)}")
                 if target.fix:

@@ -20,7 +20,15 @@ NO_CONVERSION = {"pipedrive/deal_title_changed.json": "a title change is not a w
 
 
 def test_every_folder_of_samples_is_covered():
-    assert {p.parent.name for p in SAMPLES} >= {"stripe", "hubspot", "pipedrive", "paddle", "shopify", "backend", "sqs"}
+    assert {p.parent.name for p in SAMPLES} >= {
+        "stripe",
+        "hubspot",
+        "pipedrive",
+        "paddle",
+        "shopify",
+        "backend",
+        "sqs",
+    }
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: f"{p.parent.name}/{p.stem}")

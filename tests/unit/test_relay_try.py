@@ -60,13 +60,18 @@ def test_quicklizard_says_it_needs_stripe_line_items_instead_of_calling_stripe(c
     assert quicklizard["outcome"] == "needs_provider_api"
     assert quicklizard["request"]["method"] == "GET"
     assert quicklizard["request"]["url"].endswith("/v1/checkout/sessions/cs_test_a1b2c3/line_items")
-    assert quicklizard["request"]["headers"]["Authorization"] == "Bearer <redacted: conversion-relay/stripe-api-key>"
+    assert (
+        quicklizard["request"]["headers"]["Authorization"]
+        == "Bearer <redacted: conversion-relay/stripe-api-key>"
+    )
 
 
 def test_a_missing_attribution_id_is_a_skip_with_what_would_fix_it(tmp_path, capsys):
     # Given a raw Stripe payload whose checkout has no scan_session_id
     metadata = {k: v for k, v in ATTRIBUTION_METADATA.items() if k != "scan_session_id"}
-    payload = stripe_event("checkout.session.completed", checkout_session(metadata=metadata), event_id="evt_x")
+    payload = stripe_event(
+        "checkout.session.completed", checkout_session(metadata=metadata), event_id="evt_x"
+    )
     file = tmp_path / "checkout.json"
     file.write_text(json.dumps(payload))
     # When it is tried (the provider guessed from its shape)
