@@ -23,6 +23,7 @@ import importlib
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -366,6 +367,9 @@ def _send(channel: IO[str], message: dict[str, Any]) -> None:
 
 def worker_main() -> int:
     """The worker process: init (import the handler), then one invocation per stdin line."""
+    # Ctrl-C in the terminal signals the whole process group: the stack stops its workers
+    # itself (EOF on stdin), so a worker takes no part (no KeyboardInterrupt traceback each).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Keep the original stdout for replies; everything the function prints goes to stderr.
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

@@ -31,10 +31,17 @@ from relay.config import RelayConfig, load_config
 from local.apigw import HttpAnswer, HttpApi, Route
 from local.pollers import EventSourceMapping, QueuePoller
 from local.runtime import FunctionRuntime, Invocation, lambda_environment
-from local.stack.aws import LOCAL_CREDENTIALS, EmbeddedAws, PortInUseError, ensure_port_free
+from local.stack.aws import (
+    LOCAL_CREDENTIALS,
+    MOTO_PORT_CHANGE,
+    EmbeddedAws,
+    PortInUseError,
+    ensure_port_free,
+    is_loopback_host,
+)
 from local.stack.logs import compact
 from local.stack.sandboxes import SandboxPlan, is_loopback, plan_sandboxes, start_sandboxes
-from local.stack.secrets import WEBHOOK_SECRETS, local_secrets
+from local.stack.secrets import WEBHOOK_SECRETS, WebhookSecret, local_secrets
 from local.stack.status import MetricsTally, QueueRef, StatusCollector
 from local.world import REPO_ROOT, FunctionSpec, World, build_world, load_template
 from sandboxes import Sandbox
@@ -44,13 +51,18 @@ DEFAULT_RETRY_DELAY_SCALE = 0.01
 HTTP_ENVIRONMENTS = 4  # concurrent requests per webhook function before they queue
 _POLLER_GRACE_SECONDS = 5.0
 
-__all__ = ["DEFAULT_CONFIG", "LocalStack", "PortInUseError", "StackOptions"]
+__all__ = ["DEFAULT_CONFIG", "LocalStack", "PortInUseError", "RemoteHostError", "StackOptions"]
+
+
+class RemoteHostError(RuntimeError):
+    """A non-loopback --host without --allow-remote: it would expose moto (secrets included)."""
 
 
 @dataclass
 class StackOptions:
     config_path: Path = DEFAULT_CONFIG
     host: str = "127.0.0.1"
+    allow_remote: bool = False  # a non-loopback host exposes moto, its secrets, the API, the sandboxes
     port: int = 3000
     moto_port: int = 4566
     retry_delay_scale: float = DEFAULT_RETRY_DELAY_SCALE
@@ -88,8 +100,19 @@ class LocalStack:
     def start(self) -> LocalStack:
         options = self.options
         config_path = options.config_path.resolve()
+        if not (is_loopback_host(options.host) or options.allow_remote):
+            raise RemoteHostError(
+                f"--host {options.host} would expose the embedded AWS (with every secret), the API and the "
+                "sandboxes to the network: use a loopback address, or add --allow-remote if you mean it"
+            )
         self.config = load_config(config_path)
-        ensure_port_free(options.host, options.port, "the HTTP API")
+        # Every port before anything starts: a taken one fails fast, with how to move it.
+        ensure_port_free(options.host, options.port, "the HTTP API", "make run PORT=3001")
+        ensure_port_free(options.host, options.moto_port, "the embedded AWS (moto)", MOTO_PORT_CHANGE)
+        for plan in plan_sandboxes(self.config):
+            if plan.available:
+                where = f"the base_url of {', '.join(plan.serves)} in {_shown(config_path)}"
+                ensure_port_free(options.host, plan.port, f"the {plan.name} sandbox", where)
         try:
             self._start_aws()
             self._start_sandboxes()
@@ -140,9 +163,6 @@ class LocalStack:
     def _start_sandboxes(self) -> None:
         assert self.config is not None
         plans = plan_sandboxes(self.config)
-        for plan in plans:
-            if plan.available:
-                ensure_port_free(self.options.host, plan.port, f"the {plan.name} sandbox")
         self.sandboxes = start_sandboxes(plans, self.options.host)
         self.unavailable_sandboxes = [plan for plan in plans if not plan.available]
 
@@ -331,11 +351,10 @@ class LocalStack:
             else:
                 note = f"not polled: {_shown(spec.code_uri)}/ is missing"
             lines.append(f"    {spec.sqs_queue:<20} → {logical_id}   ({note})")
-        lines.append("  Webhook signing secrets (local values)")
+        lines.append("  Webhook signing secrets (values shown only for the built-in local ones)")
         for provider, secret in WEBHOOK_SECRETS.items():
             name = world.parameters.get(secret.parameter, "")
-            overridden = " (from $" + secret.env + ")" if options.environ.get(secret.env) else ""
-            lines.append(f"    {provider:<10} {name:<42} {self.secrets.get(name, '')}{overridden}")
+            lines.append(f"    {provider:<10} {name:<42} {self._shown_secret(name, secret)}")
         lines.append("  Vendor sandboxes")
         for plan, sandbox in self.sandboxes:
             lines.append(f"    {plan.name:<12} {sandbox.url:<24} for {', '.join(plan.serves)}")
@@ -358,6 +377,15 @@ class LocalStack:
             "Ctrl-C stops the stack.",
         ]
         return "\n".join(lines)
+
+    def _shown_secret(self, name: str, secret: WebhookSecret) -> str:
+        """The value only when it is the documented local default; else where it came from."""
+        if name in self.options.secret_overrides:
+            return "(set with --secret)"
+        if self.options.environ.get(secret.env):
+            return f"(from ${secret.env})"
+        value = self.secrets.get(name, "")
+        return value if value == secret.local_value else "(set)"
 
 
 def _shown(path: Path) -> str:

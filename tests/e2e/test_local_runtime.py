@@ -217,3 +217,27 @@ def test_the_environment_carries_lambdas_reserved_variables_and_the_overrides(tm
     assert environment["RELAY_CONFIG"] == "/abs/relay.yaml"
     assert environment["AWS_CONFIG_FILE"] == environment["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull
     assert "HOME" not in environment
+
+
+def test_ctrl_c_in_the_terminal_leaves_workers_to_the_stack(tmp_path, runtimes):
+    """Given a warm function, When the terminal's Ctrl-C (SIGINT to the process group) reaches its
+    worker, Then the worker neither dies nor prints a KeyboardInterrupt traceback: the stack
+    closes it when it stops."""
+    import signal
+    import time
+
+    lines: list[str] = []
+    code_uri = make_function(tmp_path, "quiet", "def lambda_handler(event, context):\n    return event\n")
+    runtime = runtime_for(code_uri)
+    runtime._on_log = lambda _id, line: lines.append(line)
+    runtimes.append(runtime)
+    assert runtime.invoke({"n": 1}).result == {"n": 1}
+    (worker,) = runtime._all
+
+    os.kill(worker.process.pid, signal.SIGINT)
+    time.sleep(0.5)  # the signal is handled asynchronously; give a traceback time to appear
+
+    assert runtime.invoke({"n": 2}).result == {"n": 2}
+    assert worker.alive
+    runtime.close()
+    assert not any("KeyboardInterrupt" in line or "Traceback" in line for line in lines), lines
