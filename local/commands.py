@@ -240,71 +240,10 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def render_status(status: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    """The same plain tables as `relay status --local` (never cut to the terminal's width)."""
+    from relay_cli.status import render
 
-    def reasons(counts: dict[str, int]) -> str:
-        return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) or "-"
-
-    console = Console()
-    table = Table(title="Destinations", title_justify="left")
-    for column in ("destination", "vendor", "delivered", "skipped", "waiting", "in flight", "dead letters"):
-        table.add_column(
-            column, justify="right" if column in ("delivered", "waiting", "in flight") else "left"
-        )
-    for row in status["destinations"]:
-        table.add_row(
-            row["destination"] + ("" if row["enabled"] else " (disabled)"),
-            row["vendor"],
-            str(row["delivered"]),
-            reasons(row["skipped"]),
-            str(row["waiting"]),
-            str(row["in_flight"]),
-            reasons(row["dead_letters"]),
-        )
-    console.print(table)
-
-    queues = Table(title="Queues (SQS ApproximateNumberOf…)", title_justify="left")
-    for column in ("queue", "visible", "in flight", "delayed", "dead-letter queue", "dead letters"):
-        queues.add_column(column)
-    for row in status["queues"]:
-        queues.add_row(
-            row["queue"],
-            str(row["visible"]),
-            str(row["not_visible"]),
-            str(row["delayed"]),
-            row["dead_letter_queue"],
-            str(row["dead_letters"]),
-        )
-    console.print(queues)
-
-    recent = Table(title="Last conversions (delivery ledger)", title_justify="left")
-    for column in ("updated", "destination", "conversion", "status", "attempts", "vendor status", "reason"):
-        recent.add_column(column)
-    for row in status["recent"]:
-        recent.add_row(
-            *(
-                "" if row.get(key) is None else str(row[key])
-                for key in (
-                    "updated_at",
-                    "destination",
-                    "conversion_id",
-                    "status",
-                    "attempts",
-                    "vendor_status",
-                    "reason",
-                )
-            )
-        )
-    console.print(recent if status["recent"] else "No conversions in the ledger yet.")
-
-    if status.get("webhooks"):
-        webhooks = Table(title="Webhooks answered", title_justify="left")
-        for column in ("route", "status", "count"):
-            webhooks.add_column(column)
-        for row in status["webhooks"]:
-            webhooks.add_row(row["route"], str(row["status"]), str(row["count"]))
-        console.print(webhooks)
+    print(render({"where": "local stack", **status}))
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from relay.errors import ConfigError, RelayError, validation_problems
 from relay.replay.options import ReplayRequest
 from relay.sources.spec import load_source
 
-from relay_cli import parked, try_
+from relay_cli import parked, status, try_
 from relay_cli.output import Progress, print_listing, print_summary
 from relay_cli.targets import replayer_for
 
@@ -119,6 +119,15 @@ def _replay(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("conversion-relay")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed: pip install -e .)"
+
+
 def _target_parser() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     where = parent.add_argument_group("where").add_mutually_exclusive_group(required=True)
@@ -139,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-config", help="validate relay config files")
     check.add_argument("paths", nargs="+", metavar="CONFIG")
@@ -180,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parked.add_parser(commands, target)
     try_.add_parser(commands, target)
+    status.add_parser(commands, target)
     return parser
 
 

@@ -52,6 +52,7 @@ class QueuedMessage:
     body: str
     receive_count: int
     visible: bool
+    sent_ms: int | None = None  # SentTimestamp (epoch ms)
 
 
 class EndpointSession:
@@ -123,6 +124,7 @@ class EmbeddedAws:
                 body=message.body,
                 receive_count=message.approximate_receive_count,
                 visible=message.visible,
+                sent_ms=message.sent_timestamp,
             )
             for message in messages
         ]

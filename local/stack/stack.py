@@ -158,6 +158,11 @@ class LocalStack:
             queues=queues,
             config=self.config,
             metrics=self.metrics,
+            route_sources={
+                f"{method} {path}": _provider(spec)
+                for spec in self.world.functions.values()
+                for method, path in spec.http_routes
+            },
         )
 
     def _start_sandboxes(self) -> None:
@@ -285,6 +290,8 @@ class LocalStack:
 
     def _function_output(self, logical_id: str, line: str) -> None:
         self.metrics.observe(line)
+        if self.status is not None:
+            self.status.record_log(logical_id, line)
         if self.options.function_logs and '"_aws"' not in line:  # EMF lines feed the tally only
             self._say(f"[{logical_id}] {line if self.options.json_logs else compact(line)}")
 
