@@ -66,6 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         batching_window=args.batching_window,
         secret_overrides=dict(args.secret),
         function_logs=not args.quiet,
+        warm=not args.no_warm,
         json_logs=args.json_logs,
     )
     stack = LocalStack(options)
@@ -312,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-remote",
         action="store_true",
         help="accept a non-loopback --host (exposes moto with its secrets, the API and the sandboxes)",
+    )
+    run.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="start no function at startup: cold starts on first use",
     )
     run.add_argument("--quiet", action="store_true", help="do not print the functions' log lines")
     run.add_argument(

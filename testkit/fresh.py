@@ -30,7 +30,10 @@ _ID_KEYS = frozenset(
         "entity_id",
     }
 )
-_PREFIXED = re.compile(r"^[a-z]{2,4}_[A-Za-z0-9_]+$")  # evt_…, cs_test_…, pi_…, txn_…, ord_…
+_PREFIXED = re.compile(r"^[a-z]{2,4}_[A-Za-z0-9_]+$")  # evt_…, pi_…, txn_…, ord_…
+# Kept: a Stripe Checkout Session is what the Stripe API stub has line items for (QuickLizard
+# reads them); its payment intent, the conversion's order key, is what makes the order new.
+_KEPT = re.compile(r"^cs_")
 _HEADER_IDS = ("x-shopify-webhook-id", "x-shopify-event-id", "webhook-id")
 
 
@@ -60,7 +63,7 @@ def _walk(value: Any, tag: str, offset: int, key: str | None = None) -> Any:
     if isinstance(value, int):
         return value + offset
     if isinstance(value, str):
-        if _PREFIXED.match(value):
+        if _PREFIXED.match(value) and not _KEPT.match(value):
             return f"{value}_{tag}"
         if value.isdigit():
             return str(int(value) + offset)

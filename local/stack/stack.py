@@ -9,8 +9,9 @@
 - the template's HttpApi routes (local.apigw) and SQS event source mappings
   (local.pollers), each function in its own execution environments (local.runtime);
 - the vendor sandboxes (the `sandboxes` package) for every loopback URL of the relay config;
-- GET /_local/status (what `make status` prints), /_local/ledger (every delivery ledger
-  item) and /_local/info (what `make send` needs: routes and their signing secrets' names).
+- GET /_local/ (the dashboard page, local/dashboard.html), /_local/status (what `make status`
+  prints and the page shows), /_local/ledger (every delivery ledger item) and /_local/info
+  (what `make send` needs: routes and their signing secrets' names).
 
 See docs/local-stack.md.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ from local.world import REPO_ROOT, FunctionSpec, World, build_world, load_templa
 from sandboxes import Sandbox
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "relay.local.yaml"
+DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard.html"
 DEFAULT_RETRY_DELAY_SCALE = 0.01
 HTTP_ENVIRONMENTS = 4  # concurrent requests per webhook function before they queue
 _POLLER_GRACE_SECONDS = 5.0
@@ -69,6 +72,7 @@ class StackOptions:
     batching_window: float | None = None  # None: each mapping's MaximumBatchingWindowInSeconds
     secret_overrides: dict[str, str] = field(default_factory=dict)
     function_logs: bool = True
+    warm: bool = True  # start every function's first execution environment at startup
     json_logs: bool = False  # the functions' log lines as they are, not compacted
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -121,7 +125,18 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+        if options.warm:
+            threading.Thread(target=self._warm, name="warm-functions", daemon=True).start()
         return self
+
+    def _warm(self) -> None:
+        """Cold starts at startup, not on the first conversion (the imports take seconds each)."""
+        started = time.monotonic()
+        runtimes = list(self.runtimes.values())
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            warmed = sum(pool.map(FunctionRuntime.warm, runtimes))
+        if self.http is not None:
+            self._say(f"{warmed} of {len(runtimes)} functions warm ({time.monotonic() - started:.1f} s)")
 
     def _start_aws(self) -> None:
         assert self.config is not None
@@ -248,7 +263,12 @@ class LocalStack:
             routes,
             self.runtimes,
             account_id=self.world.account_id,
-            local_endpoints={"status": self.snapshot, "info": self.info, "ledger": self.ledger},
+            local_endpoints={
+                "": dashboard_page,
+                "status": self.snapshot,
+                "info": self.info,
+                "ledger": self.ledger,
+            },
             on_answer=self._answered,
             log=self._say,
         ).start(self.options.host, self.options.port)
@@ -375,6 +395,7 @@ class LocalStack:
                 lines.append(f"    {name:<12} {destination.base_url} (the real vendor)")
         port = "" if options.port == 3000 else f" PORT={self.http.port}"
         lines += [
+            f"  Dashboard      {self.http.url}/_local/   (live in a browser)",
             f"  Status         {self.http.url}/_local/status   (make status{port})",
             "",
             "Send a signed test event:",
@@ -393,6 +414,12 @@ class LocalStack:
             return f"(from ${secret.env})"
         value = self.secrets.get(name, "")
         return value if value == secret.local_value else "(set)"
+
+
+def dashboard_page() -> HttpAnswer:
+    """GET /_local/: the dashboard (one file, inline CSS and JS, reading /_local/status)."""
+    headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
+    return HttpAnswer(200, headers, DASHBOARD.read_bytes())
 
 
 def _shown(path: Path) -> str:

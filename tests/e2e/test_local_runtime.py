@@ -241,3 +241,19 @@ def test_ctrl_c_in_the_terminal_leaves_workers_to_the_stack(tmp_path, runtimes):
     assert worker.alive
     runtime.close()
     assert not any("KeyboardInterrupt" in line or "Traceback" in line for line in lines), lines
+
+
+def test_a_warmed_function_answers_its_first_invocation_without_a_cold_start(tmp_path, runtimes):
+    """Given a function warmed at startup (what the local stack does for every function), When it
+    is first invoked, Then its handler module was imported before, and the invocation is warm."""
+    marker = tmp_path / "imported"
+    code_uri = make_function(tmp_path, "warmed", STATEFUL)
+    runtime = runtime_for(code_uri, IMPORTED_MARKER=str(marker), FUNCTION_LABEL="warmed")
+    runtimes.append(runtime)
+
+    assert runtime.warm() is True
+    assert marker.read_text() == "imported"
+    first = runtime.invoke({})
+
+    assert first.ok and first.cold_start is False
+    assert first.result["calls"] == 1 and runtime.cold_starts == 1
