@@ -19,16 +19,21 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ORDER = REPO_ROOT / "events" / "shopify" / "orders_paid.json"
 
 
-def relay_local(*args: str) -> subprocess.CompletedProcess[str]:
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` with its output piped (not a terminal) and no COLUMNS, as in CI."""
     return subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "local", *args],
+        [sys.executable, "-m", module, *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "COLUMNS": "200"},  # rich fits the tables to the terminal
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"},
         check=False,
     )
+
+
+def relay_local(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_module("local", *args)
 
 
 def test_send_resigns_a_sample_and_status_shows_its_delivery(local_stack, poll):
@@ -77,17 +82,7 @@ def test_the_stack_answers_unknown_routes_as_api_gateway(local_stack):
 
 
 def relay(*args: str) -> subprocess.CompletedProcess[str]:
-    """The `relay` CLI with its output piped (not a terminal) and no COLUMNS: as in CI or `| less`."""
-    environment = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    return subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "relay_cli", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environment,
-        check=False,
-    )
+    return run_module("relay_cli", *args)
 
 
 def test_relay_status_local_shows_retries_in_full_width_when_piped(stack, poll):
