@@ -23,7 +23,6 @@ import importlib
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -122,6 +121,10 @@ class _Environment:
             stderr=subprocess.PIPE,
             cwd=environment["LAMBDA_TASK_ROOT"],
             env=environment,
+            # Its own process group: the terminal's Ctrl-C reaches the stack only, which closes
+            # its workers itself (EOF on stdin), instead of a KeyboardInterrupt traceback each,
+            # even from a worker still importing.
+            start_new_session=True,
         )
         self._readers = [
             threading.Thread(target=self._read_replies, name=f"{logical_id}-replies", daemon=True),
@@ -388,9 +391,6 @@ def _send(channel: IO[str], message: dict[str, Any]) -> None:
 
 def worker_main() -> int:
     """The worker process: init (import the handler), then one invocation per stdin line."""
-    # Ctrl-C in the terminal signals the whole process group: the stack stops its workers
-    # itself (EOF on stdin), so a worker takes no part (no KeyboardInterrupt traceback each).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Keep the original stdout for replies; everything the function prints goes to stderr.
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
