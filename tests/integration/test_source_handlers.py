@@ -627,3 +627,16 @@ def test_every_committed_sample_is_accepted_by_its_handler(start, path: Path):
     assert status == 200, answer
     answered = answer.get("events", [answer])
     assert all(a["status"] == "accepted" for a in answered)
+
+
+def test_a_quicklizard_skip_known_at_ingest_is_in_the_webhook_answer(start):
+    """Given a HubSpot deal (no product lines, and no Stripe Checkout to read lines from), When its
+    webhook is relayed, Then QuickLizard's no_line_items skip is decided at ingest: in the answer's
+    `skipped`, and no QuickLizard job is queued only to be skipped at delivery."""
+    relay = start("hubspot")
+
+    status, answer = relay.post(signed("hubspot"))
+
+    assert status == 200, answer
+    assert answer["skipped"] == {"quicklizard:no_line_items": 1}
+    assert not any(job.destination == "quicklizard" for _, job, _ in relay.jobs())
