@@ -23,12 +23,12 @@ _FIXES: dict[str, tuple[str, str | None]] = {
     ),
     "missing_scan_session_id": (
         "no scan_session_id (a UUID): add the browser's Scanova session "
-        "(JSON.parse(localStorage._scnv).sid) to the payload, e.g. the checkout session's metadata",
+        "(JSON.parse(localStorage._scnv).sid) to the payload (Stripe: the checkout session's metadata)",
         "scan_session_id",
     ),
     "missing_pagent_session": (
         "no pagent session (session_id and user_id): add JSON.stringify(window._pgnt.variables(...)) "
-        "to the payload, e.g. the checkout session's metadata.pagent",
+        "to the payload (Stripe: the checkout session's metadata.pagent)",
         "pagent",
     ),
     "missing_pagent_goal": (
@@ -38,7 +38,7 @@ _FIXES: dict[str, tuple[str, str | None]] = {
     ),
     "missing_click_id": (
         "no SnackVideo click_id: add the click_id (cookie _kwai_click_id) to the payload, e.g. the "
-        "checkout session's metadata.snackvideo_click_id",
+        "checkout session's metadata.snackvideo_click_id on Stripe",
         "snackvideo_click_id",
     ),
     "no_line_items": (
