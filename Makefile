@@ -3,8 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Two stamps: the local stack and the `relay` CLI need only the `local` extra (a few seconds);
-# the dev toolchain (SAM CLI, cfn-lint, pytest, ruff: ~500 MB) only test/lint/build/bench.
+# Two stamps: the local stack and the `relay` CLI need only the `local` extra (~40 s, ~390 MB,
+# mostly moto and boto3); the dev toolchain (SAM CLI, cfn-lint, pytest, ruff) only
+# test/lint/build/bench.
 STAMP_LOCAL := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed
 # sam build targets python3.13: the first python3.13 that runs (a pyenv shim may not), else pyenv's.
