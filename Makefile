@@ -3,6 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps: the local stack and the `relay` CLI need only the `local` extra (~40 s, ~390 MB,
+# mostly moto and boto3); the dev toolchain (SAM CLI, cfn-lint, pytest, ruff) only
+# test/lint/build/bench.
+STAMP_LOCAL := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed
 # sam build targets python3.13: the first python3.13 that runs (a pyenv shim may not), else pyenv's.
 PY313_DIR := $(shell for p in "$$(command -v python3.13 2>/dev/null)" $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13; do \
@@ -12,50 +16,51 @@ export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
 EVENT ?= events/stripe/checkout_session_completed.json
 RELAY_CONFIG ?= config/relay.local.yaml
+# check-config checks RELAY_CONFIG when you give it (make check-config RELAY_CONFIG=my.yaml),
+# else both committed configs.
+CHECK_CONFIGS := $(if $(filter command line environment,$(origin RELAY_CONFIG)),$(RELAY_CONFIG),config/deploy/relay.yaml config/relay.local.yaml)
 
-.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e build lock run send status bench clean
+.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e build lock run send status try bench clean
 
-help:
-	@echo "make run      start the whole relay locally (no Docker, no AWS account)"
-	@echo "make send     sign and post EVENT=<file> to the local stack"
-	@echo "make status   per-vendor delivery status of the local stack"
-	@echo "make test     lint, sam validate --lint, check-config, unit + integration + e2e tests"
-	@echo "make build    sam build (python3.13, arm64)"
-	@echo "make lock     re-pin the layer's requirements.txt (hashes) from requirements.in (UPGRADE=1: newest)"
-	@echo "make bench    benchmarks (prints a table, writes bench/results/*.json)"
+help: ## this list
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## (.*)/\1\t\2/' | \
+		awk -F '\t' '{printf "make %-17s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml layers/relay/requirements.in
+$(STAMP_LOCAL): pyproject.toml layers/relay/requirements.in
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[local]'
+	touch $(STAMP_LOCAL)
+
+$(STAMP): $(STAMP_LOCAL)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-venv: $(STAMP)
+venv: $(STAMP) ## create .venv with everything (make run needs only the local stack's part)
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff check + ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-validate: $(STAMP)
+validate: $(STAMP) ## sam validate --lint (the template, with cfn-lint)
 	$(BIN)/sam validate --lint --region us-east-1
 
-check-config: $(STAMP)
-	$(BIN)/relay check-config config/deploy/relay.yaml
-	$(BIN)/relay check-config config/relay.local.yaml
+check-config: $(STAMP_LOCAL) ## relay check-config: RELAY_CONFIG=<file> if given, else both committed configs
+	$(BIN)/relay check-config $(CHECK_CONFIGS)
 
-test: lint validate check-config
+test: lint validate check-config ## lint, sam validate --lint, check-config, unit + integration + e2e tests
 	$(BIN)/python -m pytest tests
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) ## unit tests only (offline)
 	$(BIN)/python -m pytest tests/unit
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) ## integration tests only (moto + sandboxes on loopback)
 	$(BIN)/python -m pytest tests/integration
 
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) ## end-to-end tests only (the local stack, a headless browser)
 	$(BIN)/python -m pytest tests/e2e
 
-build: $(STAMP)
+build: $(STAMP) ## sam build (python3.13, arm64)
 	@test -n "$(PY313_DIR)" || { echo "python3.13 not found (install it with pyenv: pyenv install 3.13)"; exit 1; }
 	PATH="$(PY313_DIR):$$PATH" $(BIN)/sam build --region us-east-1
 
@@ -63,7 +68,7 @@ build: $(STAMP)
 # Lambda runtime (python3.13, arm64) from the floors in requirements.in. Run after editing them;
 # existing pins are kept where they still fit, UPGRADE=1 takes the newest releases.
 LAYER_REQUIREMENTS := layers/relay/requirements
-lock: $(STAMP)
+lock: $(STAMP) ## re-pin the layer's requirements.txt (hashes) from requirements.in (UPGRADE=1: newest)
 	$(BIN)/python -m pip install --quiet "uv>=0.5"
 	$(BIN)/uv pip compile $(LAYER_REQUIREMENTS).in --quiet --generate-hashes \
 		--python-platform aarch64-manylinux2014 --python-version 3.13 \
@@ -71,17 +76,20 @@ lock: $(STAMP)
 
 # MOTO_PORT, RETRY_DELAY_SCALE, BATCHING_WINDOW and the *_WEBHOOK_SECRET overrides reach
 # relay-local from the environment or the make command line (docs/local-stack.md).
-run: $(STAMP)
+run: $(STAMP_LOCAL) ## start the whole relay locally (no Docker, no AWS account); dashboard at /_local/
 	@PORT=$(PORT) RELAY_CONFIG=$(RELAY_CONFIG) $(BIN)/relay-local run
 
-send: $(STAMP)
-	@$(BIN)/relay-local send $(EVENT) --port $(PORT)
+send: $(STAMP_LOCAL) ## sign and post EVENT=<file> to the local stack (FRESH=1: new event and order ids)
+	@$(BIN)/relay-local send $(EVENT) --port $(PORT) $(if $(filter-out 0,$(FRESH)),--fresh)
 
-status: $(STAMP)
-	@$(BIN)/relay-local status --port $(PORT)
+status: $(STAMP_LOCAL) ## what the local stack delivered, retried, dead-lettered (relay status --local)
+	@PORT=$(PORT) $(BIN)/relay status --local
 
-bench: $(STAMP)
+try: $(STAMP_LOCAL) ## what EVENT=<file> would send to each vendor (relay try; no AWS, nothing sent)
+	@$(BIN)/relay try $(EVENT)
+
+bench: $(STAMP) ## benchmarks (prints a table, writes bench/results/*.json)
 	$(BIN)/python -m bench
 
-clean:
+clean: ## remove .venv, build output and caches
 	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache bench/results

@@ -156,7 +156,7 @@ def api_answer(status: int, body: dict[str, Any]) -> HttpAnswer:
     return HttpAnswer(status, [("Content-Type", "application/json")], json.dumps(body).encode())
 
 
-LocalEndpoint = Callable[[], Any]  # GET /_local/<name> → a JSON value
+LocalEndpoint = Callable[[], Any]  # GET /_local/<name> → a JSON value, or an HttpAnswer as it is
 AnswerObserver = Callable[[Route, Invocation, HttpAnswer], None]
 
 
@@ -211,11 +211,16 @@ class HttpApi:
 
     def handle(self, request: HttpRequest, host_header: str) -> HttpAnswer:
         path = urlsplit(request.target).path
+        if path == "/_local" and request.method == "GET":  # the dashboard's address without its slash
+            return HttpAnswer(308, [("Location", "/_local/")], b"")
         if path.startswith("/_local/") and request.method == "GET":
             endpoint = self._local.get(path.removeprefix("/_local/"))
             if endpoint is None:
                 return api_answer(*NOT_FOUND)
-            return HttpAnswer(200, [("Content-Type", "application/json")], json.dumps(endpoint()).encode())
+            value = endpoint()
+            if isinstance(value, HttpAnswer):
+                return value
+            return HttpAnswer(200, [("Content-Type", "application/json")], json.dumps(value).encode())
         route = self.routes.get((request.method, path))
         if route is None:
             return api_answer(*NOT_FOUND)

@@ -51,7 +51,7 @@ def _parse_secret(text: str) -> tuple[str, str]:
 def _run(args: argparse.Namespace) -> int:
     from relay.errors import ConfigError
 
-    from local.stack import LocalStack, PortInUseError, StackOptions
+    from local.stack import LocalStack, PortInUseError, RemoteHostError, StackOptions
 
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -59,25 +59,33 @@ def _run(args: argparse.Namespace) -> int:
     options = StackOptions(
         config_path=Path(args.config),
         host=args.host,
+        allow_remote=args.allow_remote,
         port=args.port,
         moto_port=args.moto_port,
         retry_delay_scale=args.retry_delay_scale,
         batching_window=args.batching_window,
         secret_overrides=dict(args.secret),
         function_logs=not args.quiet,
+        warm=not args.no_warm,
         json_logs=args.json_logs,
     )
     stack = LocalStack(options)
+    if args.allow_remote:
+        print(
+            f"WARNING: --allow-remote: the embedded AWS (with every secret it holds), the API and the "
+            f"sandboxes listen on {args.host}, reachable from the network",
+            file=sys.stderr,
+        )
     try:
         stack.start()
     except ConfigError as exc:
         print(f"relay config {args.config} is invalid: {exc}", file=sys.stderr)
         return 2
+    except RemoteHostError as exc:
+        print(f"relay-local run: {exc}", file=sys.stderr)
+        return 2
     except PortInUseError as exc:
-        print(
-            f"{exc} (is another `make run` still running? MOTO_PORT and PORT change the ports)",
-            file=sys.stderr,
-        )
+        print(f"{exc}; is another `make run` still running?", file=sys.stderr)
         return 1
     try:
         print(stack.banner(), flush=True)
@@ -157,10 +165,14 @@ def _secret_value(info: dict[str, Any], secret_name: str) -> str:
     return split_values(client.get_secret_value(SecretId=secret_name)["SecretString"])[0]
 
 
-def send_event(file: Path, *, base_url: str, path: str | None = None) -> requests.Response:
+def send_event(
+    file: Path, *, base_url: str, path: str | None = None, fresh: bool = False
+) -> requests.Response:
     """Re-sign an events/ file with the stack's signing secret and the current time, and POST it."""
     raw = file.read_bytes()
-    return send_document(json.loads(raw), raw=raw, base_url=base_url, path=path, folder=file.parent)
+    return send_document(
+        json.loads(raw), raw=raw, base_url=base_url, path=path, folder=file.parent, fresh=fresh
+    )
 
 
 def send_document(
@@ -170,11 +182,24 @@ def send_document(
     raw: bytes | None = None,
     path: str | None = None,
     folder: Path | None = None,
+    fresh: bool = False,
 ) -> requests.Response:
-    """POST an HTTP API event (or a raw provider payload, sent as `raw`) signed as its provider would."""
+    """POST an HTTP API event (or a raw provider payload, sent as `raw`) signed as its provider would.
+
+    `fresh`: new event and order ids first (testkit.fresh), so a used stack takes it as new."""
+    if isinstance(document, dict) and isinstance(document.get("Records"), list):
+        raise ValueError(
+            "this is an SQS event (events/sqs/: the jobs a deliver function receives, for `sam local "
+            "invoke`), not a webhook: send a webhook sample (events/stripe/…), or see its vendor "
+            "requests with `.venv/bin/relay try FILE`"
+        )
     info = _stack_get(base_url, "info")
     body = raw if raw is not None else json.dumps(document).encode()
     recorded_path, method, body, headers = recorded_request(document, body)
+    if fresh:
+        from testkit.fresh import freshen
+
+        body, headers = freshen(body, headers)
     routes = [route for route in info["routes"] if route["method"] == method]
     wanted = path or recorded_path
     if wanted:
@@ -194,7 +219,7 @@ def send_document(
 def _send(args: argparse.Namespace) -> int:
     base_url = f"http://{args.host}:{args.port}"
     try:
-        answer = send_event(Path(args.event), base_url=base_url, path=args.path)
+        answer = send_event(Path(args.event), base_url=base_url, path=args.path, fresh=args.fresh)
     except (
         StackNotRunning,
         ValueError,
@@ -216,71 +241,10 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def render_status(status: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    """The same plain tables as `relay status --local` (never cut to the terminal's width)."""
+    from relay_cli.status import render
 
-    def reasons(counts: dict[str, int]) -> str:
-        return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) or "-"
-
-    console = Console()
-    table = Table(title="Destinations", title_justify="left")
-    for column in ("destination", "vendor", "delivered", "skipped", "waiting", "in flight", "dead letters"):
-        table.add_column(
-            column, justify="right" if column in ("delivered", "waiting", "in flight") else "left"
-        )
-    for row in status["destinations"]:
-        table.add_row(
-            row["destination"] + ("" if row["enabled"] else " (disabled)"),
-            row["vendor"],
-            str(row["delivered"]),
-            reasons(row["skipped"]),
-            str(row["waiting"]),
-            str(row["in_flight"]),
-            reasons(row["dead_letters"]),
-        )
-    console.print(table)
-
-    queues = Table(title="Queues (SQS ApproximateNumberOf…)", title_justify="left")
-    for column in ("queue", "visible", "in flight", "delayed", "dead-letter queue", "dead letters"):
-        queues.add_column(column)
-    for row in status["queues"]:
-        queues.add_row(
-            row["queue"],
-            str(row["visible"]),
-            str(row["not_visible"]),
-            str(row["delayed"]),
-            row["dead_letter_queue"],
-            str(row["dead_letters"]),
-        )
-    console.print(queues)
-
-    recent = Table(title="Last conversions (delivery ledger)", title_justify="left")
-    for column in ("updated", "destination", "conversion", "status", "attempts", "vendor status", "reason"):
-        recent.add_column(column)
-    for row in status["recent"]:
-        recent.add_row(
-            *(
-                "" if row.get(key) is None else str(row[key])
-                for key in (
-                    "updated_at",
-                    "destination",
-                    "conversion_id",
-                    "status",
-                    "attempts",
-                    "vendor_status",
-                    "reason",
-                )
-            )
-        )
-    console.print(recent if status["recent"] else "No conversions in the ledger yet.")
-
-    if status.get("webhooks"):
-        webhooks = Table(title="Webhooks answered", title_justify="left")
-        for column in ("route", "status", "count"):
-            webhooks.add_column(column)
-        for row in status["webhooks"]:
-            webhooks.add_row(row["route"], str(row["status"]), str(row["count"]))
-        console.print(webhooks)
+    print(render({"where": "local stack", **status}))
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -345,6 +309,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="put this value in the named secret (e.g. a real vendor's key); repeatable",
     )
+    run.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="accept a non-loopback --host (exposes moto with its secrets, the API and the sandboxes)",
+    )
+    run.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="start no function at startup: cold starts on first use",
+    )
     run.add_argument("--quiet", action="store_true", help="do not print the functions' log lines")
     run.add_argument(
         "--json-logs", action="store_true", help="print the functions' log lines as the JSON they write"
@@ -355,6 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
     common(send)
     send.add_argument("event", help="an API Gateway v2 event or a raw provider payload (JSON)")
     send.add_argument("--path", help="route to post to (default: the event's rawPath, or guessed)")
+    send.add_argument(
+        "--fresh",
+        action="store_true",
+        default=os.environ.get("FRESH", "") not in ("", "0"),
+        help="new event and order ids, so a stack that already has the sample takes it as new ($FRESH=1)",
+    )
     send.set_defaults(handler=_send)
 
     status = commands.add_parser("status", help="per-destination delivery status of the running stack")

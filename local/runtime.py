@@ -121,6 +121,10 @@ class _Environment:
             stderr=subprocess.PIPE,
             cwd=environment["LAMBDA_TASK_ROOT"],
             env=environment,
+            # Its own process group: the terminal's Ctrl-C reaches the stack only, which closes
+            # its workers itself (EOF on stdin), instead of a KeyboardInterrupt traceback each,
+            # even from a worker still importing.
+            start_new_session=True,
         )
         self._readers = [
             threading.Thread(target=self._read_replies, name=f"{logical_id}-replies", daemon=True),
@@ -285,6 +289,27 @@ class FunctionRuntime:
         return Invocation(
             request_id, False, error=_lambda_error(reply), cold_start=cold, duration_ms=_elapsed_ms(started)
         )
+
+    def warm(self) -> bool:
+        """Start one execution environment before the first invocation needs it (the local
+        stack does this for every function at startup, so the first webhook does not wait for
+        the imports). False when its init failed: the first invocation reports that error."""
+        with self._slots:
+            environment, cold = self._acquire()
+            if environment is None:
+                return False
+            if cold:
+                try:
+                    environment.wait_ready(self._init_timeout)
+                except InitError:
+                    self._discard(environment)
+                    return False
+            with self._lock:
+                if self._closed:
+                    environment.close()
+                    return False
+                self._idle.append(environment)
+        return True
 
     def _acquire(self) -> tuple[_Environment | None, bool]:
         with self._lock:

@@ -27,7 +27,7 @@ from relay.errors import ConfigError, RelayError, validation_problems
 from relay.replay.options import ReplayRequest
 from relay.sources.spec import load_source
 
-from relay_cli import parked
+from relay_cli import parked, status, try_
 from relay_cli.output import Progress, print_listing, print_summary
 from relay_cli.targets import replayer_for
 
@@ -121,6 +121,15 @@ def _replay(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("conversion-relay")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed: pip install -e .)"
+
+
 def _target_parser() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     where = parent.add_argument_group("where").add_mutually_exclusive_group(required=True)
@@ -141,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-config", help="validate relay config files")
     check.add_argument("paths", nargs="+", metavar="CONFIG")
@@ -188,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(run=_replay)
 
     parked.add_parser(commands, target)
+    try_.add_parser(commands, target)
+    status.add_parser(commands, target)
     return parser
 
 

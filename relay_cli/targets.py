@@ -100,7 +100,10 @@ def connect(args: argparse.Namespace) -> Target:
 
 
 def replayer_for(args: argparse.Namespace) -> Replayer:
-    target = connect(args)
+    return replayer_of(connect(args))
+
+
+def replayer_of(target: Target) -> Replayer:
     return build_replayer(
         sqs=target.sqs,
         dynamodb=target.dynamodb,

@@ -1,5 +1,5 @@
 """The local stack: the whole relay on loopback, wired as template.yaml wires it (see `stack`)."""
 
-from local.stack.stack import DEFAULT_CONFIG, LocalStack, PortInUseError, StackOptions
+from local.stack.stack import DEFAULT_CONFIG, LocalStack, PortInUseError, RemoteHostError, StackOptions
 
-__all__ = ["DEFAULT_CONFIG", "LocalStack", "PortInUseError", "StackOptions"]
+__all__ = ["DEFAULT_CONFIG", "LocalStack", "PortInUseError", "RemoteHostError", "StackOptions"]

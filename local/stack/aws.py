@@ -14,12 +14,21 @@ import boto3
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
+MOTO_PORT_CHANGE = "make run MOTO_PORT=4567"
+LOOPBACK_ADDRESSES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_loopback_host(host: str) -> bool:
+    return host in LOOPBACK_ADDRESSES or host.startswith("127.")
+
+
 class PortInUseError(RuntimeError):
     """A port the local stack needs is taken (another `make run`, or another program)."""
 
 
-def ensure_port_free(host: str, port: int, what: str) -> None:
-    """Fail fast with a clear message: moto's server would otherwise wait forever for a taken port."""
+def ensure_port_free(host: str, port: int, what: str, change: str) -> None:
+    """Fail fast with a clear message: moto's server would otherwise wait forever for a taken port.
+    `change` says how to move this one (PORT, MOTO_PORT, or a base_url of the relay config)."""
     if port == 0:
         return
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -29,7 +38,9 @@ def ensure_port_free(host: str, port: int, what: str) -> None:
             probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"{what} cannot listen on {host}:{port}: the port is in use") from exc
+                raise PortInUseError(
+                    f"{what} cannot listen on {host}:{port}: the port is in use (to move it: {change})"
+                ) from exc
             raise
 
 
@@ -41,6 +52,7 @@ class QueuedMessage:
     body: str
     receive_count: int
     visible: bool
+    sent_ms: int | None = None  # SentTimestamp (epoch ms)
 
 
 class EndpointSession:
@@ -71,7 +83,7 @@ class EmbeddedAws:
     def start(self) -> EmbeddedAws:
         from moto.server import ThreadedMotoServer
 
-        ensure_port_free(self.host, self.port, "the embedded AWS (moto)")
+        ensure_port_free(self.host, self.port, "the embedded AWS (moto)", MOTO_PORT_CHANGE)
         # werkzeug logs every request moto serves; the pollers alone would flood the terminal.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
@@ -112,6 +124,7 @@ class EmbeddedAws:
                 body=message.body,
                 receive_count=message.approximate_receive_count,
                 visible=message.visible,
+                sent_ms=message.sent_timestamp,
             )
             for message in messages
         ]

@@ -9,8 +9,9 @@
 - the template's HttpApi routes (local.apigw) and SQS event source mappings
   (local.pollers), each function in its own execution environments (local.runtime);
 - the vendor sandboxes (the `sandboxes` package) for every loopback URL of the relay config;
-- GET /_local/status (what `make status` prints), /_local/ledger (every delivery ledger
-  item) and /_local/info (what `make send` needs: routes and their signing secrets' names).
+- GET /_local/ (the dashboard page, local/dashboard.html), /_local/status (what `make status`
+  prints and the page shows), /_local/ledger (every delivery ledger item) and /_local/info
+  (what `make send` needs: routes and their signing secrets' names).
 
 See docs/local-stack.md.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,32 +33,46 @@ from relay.config import RelayConfig, load_config
 from local.apigw import HttpAnswer, HttpApi, Route
 from local.pollers import EventSourceMapping, QueuePoller
 from local.runtime import FunctionRuntime, Invocation, lambda_environment
-from local.stack.aws import LOCAL_CREDENTIALS, EmbeddedAws, PortInUseError, ensure_port_free
+from local.stack.aws import (
+    LOCAL_CREDENTIALS,
+    MOTO_PORT_CHANGE,
+    EmbeddedAws,
+    PortInUseError,
+    ensure_port_free,
+    is_loopback_host,
+)
 from local.stack.logs import compact
 from local.stack.sandboxes import SandboxPlan, is_loopback, plan_sandboxes, start_sandboxes
-from local.stack.secrets import WEBHOOK_SECRETS, local_secrets
+from local.stack.secrets import WEBHOOK_SECRETS, WebhookSecret, local_secrets
 from local.stack.status import MetricsTally, QueueRef, StatusCollector
 from local.world import REPO_ROOT, FunctionSpec, World, build_world, load_template
 from sandboxes import Sandbox
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "relay.local.yaml"
+DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard.html"
 DEFAULT_RETRY_DELAY_SCALE = 0.01
 HTTP_ENVIRONMENTS = 4  # concurrent requests per webhook function before they queue
 _POLLER_GRACE_SECONDS = 5.0
 
-__all__ = ["DEFAULT_CONFIG", "LocalStack", "PortInUseError", "StackOptions"]
+__all__ = ["DEFAULT_CONFIG", "LocalStack", "PortInUseError", "RemoteHostError", "StackOptions"]
+
+
+class RemoteHostError(RuntimeError):
+    """A non-loopback --host without --allow-remote: it would expose moto (secrets included)."""
 
 
 @dataclass
 class StackOptions:
     config_path: Path = DEFAULT_CONFIG
     host: str = "127.0.0.1"
+    allow_remote: bool = False  # a non-loopback host exposes moto, its secrets, the API, the sandboxes
     port: int = 3000
     moto_port: int = 4566
     retry_delay_scale: float = DEFAULT_RETRY_DELAY_SCALE
     batching_window: float | None = None  # None: each mapping's MaximumBatchingWindowInSeconds
     secret_overrides: dict[str, str] = field(default_factory=dict)
     function_logs: bool = True
+    warm: bool = True  # start every function's first execution environment at startup
     json_logs: bool = False  # the functions' log lines as they are, not compacted
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -88,8 +104,19 @@ class LocalStack:
     def start(self) -> LocalStack:
         options = self.options
         config_path = options.config_path.resolve()
+        if not (is_loopback_host(options.host) or options.allow_remote):
+            raise RemoteHostError(
+                f"--host {options.host} would expose the embedded AWS (with every secret), the API and the "
+                "sandboxes to the network: use a loopback address, or add --allow-remote if you mean it"
+            )
         self.config = load_config(config_path)
-        ensure_port_free(options.host, options.port, "the HTTP API")
+        # Every port before anything starts: a taken one fails fast, with how to move it.
+        ensure_port_free(options.host, options.port, "the HTTP API", "make run PORT=3001")
+        ensure_port_free(options.host, options.moto_port, "the embedded AWS (moto)", MOTO_PORT_CHANGE)
+        for plan in plan_sandboxes(self.config):
+            if plan.available:
+                where = f"the base_url of {', '.join(plan.serves)} in {_shown(config_path)}"
+                ensure_port_free(options.host, plan.port, f"the {plan.name} sandbox", where)
         try:
             self._start_aws()
             self._start_sandboxes()
@@ -98,7 +125,18 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+        if options.warm:
+            threading.Thread(target=self._warm, name="warm-functions", daemon=True).start()
         return self
+
+    def _warm(self) -> None:
+        """Cold starts at startup, not on the first conversion (the imports take seconds each)."""
+        started = time.monotonic()
+        runtimes = list(self.runtimes.values())
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            warmed = sum(pool.map(FunctionRuntime.warm, runtimes))
+        if self.http is not None:
+            self._say(f"{warmed} of {len(runtimes)} functions warm ({time.monotonic() - started:.1f} s)")
 
     def _start_aws(self) -> None:
         assert self.config is not None
@@ -135,14 +173,16 @@ class LocalStack:
             queues=queues,
             config=self.config,
             metrics=self.metrics,
+            route_sources={
+                f"{method} {path}": _provider(spec)
+                for spec in self.world.functions.values()
+                for method, path in spec.http_routes
+            },
         )
 
     def _start_sandboxes(self) -> None:
         assert self.config is not None
         plans = plan_sandboxes(self.config)
-        for plan in plans:
-            if plan.available:
-                ensure_port_free(self.options.host, plan.port, f"the {plan.name} sandbox")
         self.sandboxes = start_sandboxes(plans, self.options.host)
         self.unavailable_sandboxes = [plan for plan in plans if not plan.available]
 
@@ -223,7 +263,12 @@ class LocalStack:
             routes,
             self.runtimes,
             account_id=self.world.account_id,
-            local_endpoints={"status": self.snapshot, "info": self.info, "ledger": self.ledger},
+            local_endpoints={
+                "": dashboard_page,
+                "status": self.snapshot,
+                "info": self.info,
+                "ledger": self.ledger,
+            },
             on_answer=self._answered,
             log=self._say,
         ).start(self.options.host, self.options.port)
@@ -265,6 +310,8 @@ class LocalStack:
 
     def _function_output(self, logical_id: str, line: str) -> None:
         self.metrics.observe(line)
+        if self.status is not None:
+            self.status.record_log(logical_id, line)
         if self.options.function_logs and '"_aws"' not in line:  # EMF lines feed the tally only
             self._say(f"[{logical_id}] {line if self.options.json_logs else compact(line)}")
 
@@ -331,11 +378,10 @@ class LocalStack:
             else:
                 note = f"not polled: {_shown(spec.code_uri)}/ is missing"
             lines.append(f"    {spec.sqs_queue:<20} → {logical_id}   ({note})")
-        lines.append("  Webhook signing secrets (local values)")
+        lines.append("  Webhook signing secrets (values shown only for the built-in local ones)")
         for provider, secret in WEBHOOK_SECRETS.items():
             name = world.parameters.get(secret.parameter, "")
-            overridden = " (from $" + secret.env + ")" if options.environ.get(secret.env) else ""
-            lines.append(f"    {provider:<10} {name:<42} {self.secrets.get(name, '')}{overridden}")
+            lines.append(f"    {provider:<10} {name:<42} {self._shown_secret(name, secret)}")
         lines.append("  Vendor sandboxes")
         for plan, sandbox in self.sandboxes:
             lines.append(f"    {plan.name:<12} {sandbox.url:<24} for {', '.join(plan.serves)}")
@@ -349,6 +395,7 @@ class LocalStack:
                 lines.append(f"    {name:<12} {destination.base_url} (the real vendor)")
         port = "" if options.port == 3000 else f" PORT={self.http.port}"
         lines += [
+            f"  Dashboard      {self.http.url}/_local/   (live in a browser)",
             f"  Status         {self.http.url}/_local/status   (make status{port})",
             "",
             "Send a signed test event:",
@@ -358,6 +405,21 @@ class LocalStack:
             "Ctrl-C stops the stack.",
         ]
         return "\n".join(lines)
+
+    def _shown_secret(self, name: str, secret: WebhookSecret) -> str:
+        """The value only when it is the documented local default; else where it came from."""
+        if name in self.options.secret_overrides:
+            return "(set with --secret)"
+        if self.options.environ.get(secret.env):
+            return f"(from ${secret.env})"
+        value = self.secrets.get(name, "")
+        return value if value == secret.local_value else "(set)"
+
+
+def dashboard_page() -> HttpAnswer:
+    """GET /_local/: the dashboard (one file, inline CSS and JS, reading /_local/status)."""
+    headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
+    return HttpAnswer(200, headers, DASHBOARD.read_bytes())
 
 
 def _shown(path: Path) -> str:

@@ -1,26 +1,42 @@
-"""What the local stack reports at GET /_local/status (and `make status` prints).
+"""What the local stack reports at GET /_local/status (`make status` and the page at /_local/ show it).
 
-Per destination: delivered and other ledger states (DynamoDB ledger items), skipped by
-reason (the functions' DestinationSkipped-style metrics, read from their EMF output),
-jobs waiting or in flight in its vendor queue, and dead letters by failure_reason. Per
-queue: SQS's own ApproximateNumberOf* attributes. And the latest ledger updates.
+The document is the one `relay status` renders for a deployed stack too (relay_cli.status):
+per destination delivered (ledger items) and the other ledger states, rejected and retried
+(the deliver functions' metrics, read from their EMF output), skipped by reason, jobs queued
+and retrying in its vendor queue, and dead letters by failure_reason (in_doubt among them);
+per queue SQS's ApproximateNumberOf* and the age of the oldest message; per source the
+requests answered and the events refused, ignored and parked by reason; the latest ledger
+updates; the functions' last warnings and errors; the webhook answers by route and status.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections import Counter, defaultdict
+import time
+from collections import Counter, defaultdict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from relay.config import RelayConfig
-from relay.dlq import LEDGER_KEY_PREFIX, parked_reason, parse_ledger_key
+from relay.dlq import LEDGER_KEY_PREFIX, FailureReason, parked_reason, parse_ledger_key
 
 from local.stack.aws import EmbeddedAws, QueuedMessage
 
 RECENT = 10
+LAST_ERRORS = 20
+_ERROR_LEVELS = frozenset({"WARNING", "ERROR", "CRITICAL"})
+# Fields of a function's JSON log line that say why (ids only: the relay logs no payload or PII).
+_WHY_FIELDS = (
+    "reason",
+    "failure_reason",
+    "error",
+    "vendor_status",
+    "vendor_message",
+    "destination",
+    "event_id",
+)
 
 
 class MetricsTally:
@@ -58,6 +74,16 @@ class MetricsTally:
                     result[dims["destination"]][dims["reason"]] += int(value)
         return result
 
+    def grouped(self, name: str, *keys: str) -> dict[tuple[str, ...], int]:
+        """Counts of metric `name` by the values of the dimensions `keys` (those that have them all)."""
+        result: Counter[tuple[str, ...]] = Counter()
+        with self._lock:
+            for (metric, dimensions), value in self._counts.items():
+                dims = dict(dimensions)
+                if metric == name and all(key in dims for key in keys):
+                    result[tuple(dims[key] for key in keys)] += int(value)
+        return dict(result)
+
     def totals(self) -> dict[str, float]:
         with self._lock:
             totals: Counter[str] = Counter()
@@ -87,7 +113,10 @@ class StatusCollector:
         queues: Mapping[str, QueueRef],  # vendor kind → its queues
         config: RelayConfig,
         metrics: MetricsTally,
+        route_sources: Mapping[str, str] | None = None,  # route key → provider
     ):
+        self._route_sources = dict(route_sources or {})
+        self._errors: deque[dict[str, Any]] = deque(maxlen=LAST_ERRORS)
         self._aws = aws
         self._account_id = account_id
         self._table = table_name
@@ -103,6 +132,26 @@ class StatusCollector:
     def record_answer(self, route_key: str, status: int) -> None:
         with self._lock:
             self.webhooks[(route_key, status)] += 1
+
+    def record_log(self, function: str, line: str) -> None:
+        """Keep a function's warnings and errors (its JSON log lines) for the status's last errors."""
+        if '"level"' not in line:
+            return
+        try:
+            document = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(document, dict) or str(document.get("level", "")).upper() not in _ERROR_LEVELS:
+            return
+        error = {
+            "time": document.get("timestamp"),
+            "function": function,
+            "level": str(document["level"]).upper(),
+            "message": document.get("message"),
+        }
+        error.update({key: document[key] for key in _WHY_FIELDS if document.get(key) is not None})
+        with self._lock:
+            self._errors.appendleft(error)
 
     def ledger(self) -> list[dict[str, Any]]:
         """Every delivery ledger item, in plain values, with its destination and conversion id."""
@@ -124,9 +173,16 @@ class StatusCollector:
         queued: dict[str, Counter[str]] = defaultdict(Counter)
         dead: dict[str, Counter[str]] = defaultdict(Counter)
         queues = []
+        now_ms = time.time() * 1000
         for vendor, ref in self._queues.items():
+            oldest: float | None = None
             for message in self._aws.peek(self._account_id, ref.name):
-                queued[_destination(message)]["in_flight" if not message.visible else "waiting"] += 1
+                counts = queued[_destination(message)]
+                counts["in_flight" if not message.visible else "waiting"] += 1
+                # Tried and failed at least once, waiting for (or in) its next attempt.
+                counts["retrying" if message.receive_count else "queued"] += 1
+                if message.sent_ms is not None:
+                    oldest = max(oldest or 0.0, (now_ms - message.sent_ms) / 1000)
             for message in self._aws.peek(self._account_id, ref.dlq_name):
                 dead[_destination(message)][str(parked_reason(message.attributes.get("failure_reason")))] += 1
             attributes = self._sqs.get_queue_attributes(QueueUrl=ref.url, AttributeNames=["All"])[
@@ -142,6 +198,7 @@ class StatusCollector:
                     "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
                     "not_visible": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
                     "delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+                    "oldest_age_seconds": None if oldest is None else round(oldest),
                     "dead_letter_queue": ref.dlq_logical_id,
                     "dead_letters": int(dlq_attributes.get("ApproximateNumberOfMessages", 0)),
                 }
@@ -150,6 +207,8 @@ class StatusCollector:
         by_status: dict[str, Counter[str]] = defaultdict(Counter)
         for item in ledger:
             by_status[item["destination"]][item.get("status") or "released"] += 1
+        rejected = self._metrics.grouped("Rejected", "destination")
+        retried = self._metrics.grouped("Retried", "destination")
         destinations = []
         for name, destination in self._config.destinations.items():
             states = by_status.get(name, Counter())
@@ -160,8 +219,13 @@ class StatusCollector:
                     "enabled": destination.enabled,
                     "base_url": str(destination.base_url),
                     "delivered": states.get("delivered", 0),
+                    "rejected": rejected.get((name,), 0),
+                    "retried": retried.get((name,), 0),
+                    "in_doubt": dead[name][str(FailureReason.IN_DOUBT)],
                     "ledger": dict(states),
                     "skipped": dict(skipped.get(name, {})),
+                    "queued": queued[name]["queued"],
+                    "retrying": queued[name]["retrying"],
                     "waiting": queued[name]["waiting"],
                     "in_flight": queued[name]["in_flight"],
                     "dead_letters": dict(dead.get(name, {})),
@@ -192,8 +256,33 @@ class StatusCollector:
                 for item in recent
             ],
             "webhooks": webhooks,
+            "sources": self._sources(),
+            "errors": list(self._errors),
             "metrics": self._metrics.totals(),
+            "window": "since the local stack started",
         }
+
+    def _sources(self) -> list[dict[str, Any]]:
+        """Per provider: requests answered on its route, events refused/ignored/parked by reason."""
+        with self._lock:
+            requests: Counter[str] = Counter()
+            for (route, _status), count in self.webhooks.items():
+                requests[self._route_sources.get(route, route)] += count
+        grouped = {
+            name: self._metrics.grouped(metric, "source", key)
+            for name, metric, key in (
+                ("refused", "WebhookRefused", "error"),
+                ("ignored", "WebhookIgnored", "reason"),
+                ("parked", "WebhookParked", "reason"),
+            )
+        }
+        sources = []
+        for source in dict.fromkeys(self._route_sources.values()):
+            row: dict[str, Any] = {"source": source, "requests": requests.get(source, 0)}
+            for name, counts in grouped.items():
+                row[name] = {why: n for (src, why), n in counts.items() if src == source}
+            sources.append(row)
+        return sources
 
 
 def _destination(message: QueuedMessage) -> str:

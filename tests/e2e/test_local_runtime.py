@@ -217,3 +217,33 @@ def test_the_environment_carries_lambdas_reserved_variables_and_the_overrides(tm
     assert environment["RELAY_CONFIG"] == "/abs/relay.yaml"
     assert environment["AWS_CONFIG_FILE"] == environment["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull
     assert "HOME" not in environment
+
+
+def test_ctrl_c_in_the_terminal_reaches_the_stack_not_its_workers(tmp_path, runtimes):
+    """Given a warm function, Then its worker is not in the stack's process group, so the
+    terminal's Ctrl-C (SIGINT to the foreground group) reaches only the stack, which closes its
+    workers itself: no KeyboardInterrupt traceback from each (tests/e2e/test_stack_run.py sends
+    the real Ctrl-C)."""
+    code_uri = make_function(tmp_path, "quiet", "def lambda_handler(event, context):\n    return event\n")
+    runtime = runtime_for(code_uri)
+    runtimes.append(runtime)
+    assert runtime.invoke({"n": 1}).result == {"n": 1}
+    (worker,) = runtime._all
+
+    assert os.getpgid(worker.process.pid) != os.getpgid(0)
+
+
+def test_a_warmed_function_answers_its_first_invocation_without_a_cold_start(tmp_path, runtimes):
+    """Given a function warmed at startup (what the local stack does for every function), When it
+    is first invoked, Then its handler module was imported before, and the invocation is warm."""
+    marker = tmp_path / "imported"
+    code_uri = make_function(tmp_path, "warmed", STATEFUL)
+    runtime = runtime_for(code_uri, IMPORTED_MARKER=str(marker), FUNCTION_LABEL="warmed")
+    runtimes.append(runtime)
+
+    assert runtime.warm() is True
+    assert marker.read_text() == "imported"
+    first = runtime.invoke({})
+
+    assert first.ok and first.cold_start is False
+    assert first.result["calls"] == 1 and runtime.cold_starts == 1

@@ -19,16 +19,21 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ORDER = REPO_ROOT / "events" / "shopify" / "orders_paid.json"
 
 
-def relay_local(*args: str) -> subprocess.CompletedProcess[str]:
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` with its output piped (not a terminal) and no COLUMNS, as in CI."""
     return subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "local", *args],
+        [sys.executable, "-m", module, *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "COLUMNS": "200"},  # rich fits the tables to the terminal
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"},
         check=False,
     )
+
+
+def relay_local(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_module("local", *args)
 
 
 def test_send_resigns_a_sample_and_status_shows_its_delivery(local_stack, poll):
@@ -74,3 +79,33 @@ def test_the_stack_answers_unknown_routes_as_api_gateway(local_stack):
     assert (answer.status_code, answer.json()) == (404, {"message": "Not Found"})
     routes = {route["path"] for route in local_stack.get("info")["routes"]}
     assert {"/webhooks/stripe", "/webhooks/hubspot", "/events"} <= routes
+
+
+def relay(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_module("relay_cli", *args)
+
+
+def test_relay_status_local_shows_retries_in_full_width_when_piped(stack, poll):
+    """Given Scanova failing (the README's outage walk-through), When a fresh order is sent and
+    `relay status --local` runs with its output piped, Then Scanova's row shows the retries and
+    no column is cut to the terminal's width."""
+    port = stack.url.rsplit(":", 1)[1]
+    stack.set_faults("scanova", error_rate=1)
+
+    sent = relay_local("send", str(ORDER), "--port", port, "--fresh")
+    poll(
+        lambda: next(d for d in stack.status()["destinations"] if d["destination"] == "scanova")["retried"],
+        "a Scanova retry",
+    )
+    shown = relay("status", "--local", "--port", port)
+
+    assert sent.returncode == 0, sent.stderr
+    assert shown.returncode == 0, shown.stderr
+    header = next(line for line in shown.stdout.splitlines() if line.startswith("DESTINATION"))
+    assert "RETRIED" in header and "RETRYING" in header and "DEAD LETTERS" in header
+    scanova = next(line for line in shown.stdout.splitlines() if line.startswith("scanova "))
+    retried = int(scanova.split()[4])  # DESTINATION VENDOR DELIVERED REJECTED RETRIED
+    assert retried >= 1
+    assert "scalev_snackvideo" in shown.stdout  # full names, not cut to a few characters
+    for heading in ("Queues", "Sources", "Last errors", "Webhooks answered"):
+        assert heading in shown.stdout

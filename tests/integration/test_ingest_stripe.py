@@ -241,14 +241,15 @@ def test_the_event_id_is_claimed_in_dynamodb_for_at_least_3_days(ingest):
     assert json.loads(item["data"]["S"])["conversions"] == [CHECKOUT_PURCHASE]
 
 
-def test_a_duplicate_answers_like_the_first_and_queues_nothing(ingest, capsys):
+def test_a_duplicate_answers_like_the_first_marked_duplicate_and_queues_nothing(ingest, capsys):
     # Given a checkout already relayed
     first = ingest.post(request(checkout()))
     capsys.readouterr()
     # When Stripe delivers the same event again (a retry: signed anew)
     second = ingest.post(request(checkout()))
-    # Then the same answer, no second set of jobs, and the duplicate is counted
-    assert (second.status, second.body) == (first.status, first.body)
+    # Then the first answer with a visible sign, no second set of jobs, and the duplicate is counted
+    assert "duplicate" not in first.body
+    assert (second.status, second.body) == (first.status, {**first.body, "duplicate": True})
     assert sum(len(js) for js in ingest.jobs().values()) == 6
     assert metric_total(capsys.readouterr().out, "WebhookDuplicate") == 1
 

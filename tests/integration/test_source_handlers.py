@@ -234,8 +234,8 @@ def test_a_valid_webhook_queues_jobs_with_hashed_identity_and_a_duplicate_answer
     jobs = relay.jobs()
     assert first["jobs"] == len(jobs)
     assert_well_queued(jobs, first["conversions"])
-    # When the same webhook arrives again, Then the same answer and nothing more is queued
-    assert relay.post(request) == (200, first)
+    # When the same webhook arrives again, Then the same answer marked duplicate, nothing more queued
+    assert relay.post(request) == (200, {**first, "duplicate": True})
     assert relay.jobs() == []
 
 
@@ -367,8 +367,8 @@ def test_a_hubspot_redelivery_is_a_duplicate(start, hubspot_api):
     reads = len(hubspot_api.requests())
     relay.jobs()
     again = relay.post(signed("hubspot", [testkit.hubspot_deal_stage_change(attempt=1)]))
-    # Then it is answered like the first, without reading the CRM or queueing again
-    assert again == (status, first)
+    # Then it is answered like the first (marked duplicate), without reading the CRM or queueing again
+    assert again == (status, {**first, "duplicate": True})
     assert len(hubspot_api.requests()) == reads
     assert relay.jobs() == []
 
@@ -436,7 +436,7 @@ def test_a_pipedrive_retry_is_a_duplicate(start):
     relay.jobs()
     retry = testkit.pipedrive_deal_won()
     retry["meta"]["attempt"] = 2
-    assert relay.post(signed("pipedrive", retry)) == first
+    assert relay.post(signed("pipedrive", retry)) == (first[0], {**first[1], "duplicate": True})
     assert relay.jobs() == []
 
 
@@ -501,7 +501,7 @@ def test_the_same_paddle_event_from_another_notification_is_a_duplicate(start):
     other = testkit.paddle_notification(
         "transaction.completed", transaction, notification_id="ntf_other_destination"
     )
-    assert relay.post(signed("paddle", other)) == first
+    assert relay.post(signed("paddle", other)) == (first[0], {**first[1], "duplicate": True})
     assert relay.jobs() == []
 
 
@@ -542,7 +542,7 @@ def test_a_captured_shopify_body_replayed_under_new_headers_queues_nothing(start
     as_signup = testkit.signed_shopify_http_event(order, topic="customers/create")
     # Then the first is a duplicate (the same answer), the second is parked (signed, but its body
     # does not fit the topic: nothing to convert), and nothing is queued
-    assert relay.post(new_delivery) == first
+    assert relay.post(new_delivery) == (200, {**first[1], "duplicate": True})
     status, answer = relay.post(as_signup)
     assert (status, answer["status"], answer["reason"]) == (200, "parked", "malformed_payload")
     assert relay.jobs() == []
@@ -645,3 +645,16 @@ def test_every_committed_sample_is_accepted_by_its_handler(start, path: Path):
     assert status == 200, answer
     answered = answer.get("events", [answer])
     assert all(a["status"] == "accepted" for a in answered)
+
+
+def test_a_quicklizard_skip_known_at_ingest_is_in_the_webhook_answer(start):
+    """Given a HubSpot deal (no product lines, and no Stripe Checkout to read lines from), When its
+    webhook is relayed, Then QuickLizard's no_line_items skip is decided at ingest: in the answer's
+    `skipped`, and no QuickLizard job is queued only to be skipped at delivery."""
+    relay = start("hubspot")
+
+    status, answer = relay.post(signed("hubspot"))
+
+    assert status == 200, answer
+    assert answer["skipped"] == {"quicklizard:no_line_items": 1}
+    assert not any(job.destination == "quicklizard" for _, job, _ in relay.jobs())

@@ -279,3 +279,42 @@ def test_a_stripe_object_id_of_another_shape_is_never_put_in_a_stripe_url(object
     # Then no line items are read, and no request is made with the key
     assert reader.for_conversion(conversion(source=source)) == ([], None)
     assert transport.urls == []
+
+
+# --------------------------------------------------------------------------- decided at ingest
+
+
+@pytest.mark.parametrize(
+    ("stripe_key", "source", "items", "skip"),
+    [
+        (None, ("stripe", "checkout.session", "cs_1"), (), "no_line_items"),  # nothing to read lines with
+        ("conversion-relay/stripe-api-key", ("paddle", "transaction", "txn_1"), (), "no_line_items"),
+        ("conversion-relay/stripe-api-key", ("stripe", "checkout.session", "cs_1"), (), None),  # read later
+        ("conversion-relay/stripe-api-key", ("stripe", "payment_intent", "pi_1"), (), None),
+        (None, ("stripe", "invoice", "in_1"), (Item(product_id="a"),), "no_item_prices"),
+        (None, ("stripe", "invoice", "in_1"), (Item(product_id="a", unit_amount_minor=5),), None),
+    ],
+    ids=["no-key", "not-stripe", "checkout", "payment-intent", "unpriced-lines", "priced-lines"],
+)
+def test_quicklizard_decides_at_ingest_what_the_conversion_alone_tells(stripe_key, source, items, skip):
+    """Given a QuickLizard destination (with or without a Stripe key) and a conversion, When its
+    skip reason is asked at ingest, Then lines that cannot exist or cannot be sent skip it there,
+    and a Stripe Checkout without lines waits for delivery, where they are read."""
+    provider, object_type, object_id = source
+    ql = destination("quicklizard", stripe_api_key_secret=stripe_key)
+    ref = SourceRef(
+        provider=provider, event_id="evt_1", event_type="x", object_type=object_type, object_id=object_id
+    )
+
+    assert ql.skip_reason(conversion(items=items, source=ref)) == skip
+
+
+@pytest.mark.parametrize("goal", ["YOUR-PURCHASE-GOAL-UUID", "purchase", ""])
+def test_a_pagent_goal_that_is_not_a_uuid_fails_the_config(goal):
+    with pytest.raises(ValueError, match="not a UUID"):
+        destination("pagent", goals={"purchase": goal})
+
+
+def test_a_pagent_goal_uuid_passes():
+    goal = "3f9a3c1e-8d2b-4a57-9c1e-2b7d5e4f6a10"
+    assert destination("pagent", goals={"purchase": goal}).goals == {"purchase": goal}

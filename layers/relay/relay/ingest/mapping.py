@@ -17,7 +17,7 @@ from typing import Any
 
 import jmespath
 from relay import money, pii
-from relay.config import ItemsSpec, Rule, Source, ValueSpec
+from relay.config import ItemsSpec, RelayConfig, Rule, Source, ValueSpec
 from relay.errors import InvalidMoneyError, MappingError
 from relay.models import (
     Attribution,
@@ -294,6 +294,15 @@ def handled_event_types(source: Source, builtin: Iterable[Rule]) -> set[str]:
 class Mapped:
     conversion: Conversion
     destinations: list[str] | None  # the rule's own choice; None: the source's
+
+
+def destinations_of(config: RelayConfig, source: Source, rule_destinations: list[str] | None) -> list[str]:
+    """The rule's own list, else the source's, else every destination ([] means none)."""
+    if rule_destinations is not None:
+        return rule_destinations
+    if source.destinations is not None:
+        return source.destinations
+    return list(config.enabled_destinations)
 
 
 def map_event(

@@ -30,7 +30,7 @@ from relay import keyspaces, secrets
 from relay.config import RelayConfig, Source, load_config
 from relay.errors import ClaimInProgressError, MappingError, PayloadError, RequestError
 from relay.ingest.edge import WebhookRequest, error_response, respond, webhook_request
-from relay.ingest.mapping import ProviderEvent, handled_event_types, map_event
+from relay.ingest.mapping import ProviderEvent, destinations_of, handled_event_types, map_event
 from relay.ingest.queueing import JobQueues
 from relay.models import DeliveryJob
 from relay.parking import ParkedEvent, ParkedEvents, clean_detail
@@ -118,6 +118,8 @@ class IngestPipeline:
         if not self._ran:
             self._metrics.add_metric(name="WebhookDuplicate", unit=MetricUnit.Count, value=1)
             logger.info("duplicate event answered like the first", extra=log)
+            # The first answer, marked: nothing was queued again (the sender may not know it sent twice).
+            return {**result, "duplicate": True}
         return result
 
     def _ignored(self, event: ProviderEvent, reason: str, log: dict[str, Any]) -> dict[str, Any]:
@@ -194,12 +196,7 @@ class IngestPipeline:
         return result
 
     def _destinations_of(self, rule_destinations: list[str] | None) -> list[str]:
-        """The rule's own list, else the source's, else every destination ([] means none)."""
-        if rule_destinations is not None:
-            return rule_destinations
-        if self.source.destinations is not None:
-            return self.source.destinations
-        return list(self.config.enabled_destinations)
+        return destinations_of(self.config, self.source, rule_destinations)
 
     def _count(self, name: str, dimensions: dict[str, str]) -> None:
         # One metric per dimension set: Metrics' shared dimensions would mix reasons.

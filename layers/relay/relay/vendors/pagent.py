@@ -10,10 +10,11 @@ event); 429 and 5xx are retried. pagent does not dedupe, so an unanswered reques
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from relay import money
 from relay.errors import UnansweredDeliveryError
 from relay.models import Conversion
@@ -30,6 +31,15 @@ class PagentDestination(Destination):
         default_factory=dict, description="pagent: conversion name → goal UUID when the session has none"
     )
 
+    @field_validator("goals")
+    @classmethod
+    def _goal_uuids(cls, goals: dict[str, str]) -> dict[str, str]:
+        # pagent answers 400 for a goal that is not a UUID: every job would be rejected.
+        bad = [name for name, goal in goals.items() if not _is_uuid(goal)]
+        if bad:
+            raise ValueError(f"goal of {', '.join(sorted(bad))} is not a UUID (pagent goals are UUIDs)")
+        return goals
+
     def goal(self, conversion: Conversion) -> str | None:
         """The pagent goal: the browser session's own, else the config's for this conversion name."""
         return conversion.attribution.pagent.conversion_id or self.goals.get(conversion.name)
@@ -39,6 +49,14 @@ class PagentDestination(Destination):
         if not (session.session_id and session.user_id):
             return "missing_pagent_session"
         return None if self.goal(conversion) else "missing_pagent_goal"
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def build_event(destination: PagentDestination, conversion: Conversion) -> VendorEvent:

@@ -24,7 +24,7 @@ from relay.models import Conversion, Item
 from relay.vendors.answers import clean_message, describe
 from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutcome
 from relay.vendors.spec import Destination, ProviderApi, VendorSpec
-from relay.vendors.stripe_line_items import StripeLineItems
+from relay.vendors.stripe_line_items import StripeLineItems, fetchable
 
 MAX_BATCH = 100  # jobs per request; QuickLizard documents no limit
 
@@ -51,6 +51,21 @@ class QuickLizardDestination(Destination):
         if not self.stripe_api_key_secret:
             return []
         return [ProviderApi("stripe", str(self.stripe_api_base), self.stripe_api_key_secret)]
+
+    def missing(self, conversion: Conversion) -> str | None:
+        """Decided at ingest where the conversion alone tells (so the webhook's answer counts
+        it): no product lines and none to read from Stripe, or lines that cannot be sent."""
+        if not conversion.items:
+            if self.stripe_api_key_secret and fetchable(conversion):
+                return None  # read from the Stripe API at delivery (skipped then if it has none)
+            return "no_line_items"
+        name = self.event_name(conversion.name) or conversion.name
+        currency = conversion.value.currency if conversion.value else None
+        try:
+            build_events(conversion, conversion.items, currency, name=name, client_key="")
+        except MissingRequirementError as exc:
+            return exc.reason
+        return None
 
 
 def build_events(

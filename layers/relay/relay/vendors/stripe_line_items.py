@@ -29,6 +29,16 @@ MAX_PAGES = 10  # 1,000 lines: far beyond any real checkout
 _STRIPE_ID = re.compile(r"[a-z]{1,16}_[A-Za-z0-9_]{1,255}")
 
 
+# The Stripe objects whose Checkout line items can be read (a payment intent via its session).
+FETCHABLE_OBJECTS = frozenset({"checkout.session", "payment_intent"})
+
+
+def fetchable(conversion: Conversion) -> bool:
+    """True when the conversion's Stripe object may have Checkout line items to read."""
+    source = conversion.source
+    return source.provider == "stripe" and bool(source.object_id) and source.object_type in FETCHABLE_OBJECTS
+
+
 class StripeLineItems:
     def __init__(
         self,
@@ -48,7 +58,7 @@ class StripeLineItems:
     def for_conversion(self, conversion: Conversion) -> tuple[list[Item], str | None]:
         """(items, their ISO currency); no items when the source object is not from Checkout."""
         source = conversion.source
-        if source.provider != "stripe" or not is_stripe_id(source.object_id):
+        if not fetchable(conversion) or not is_stripe_id(source.object_id):
             return [], None
         if source.object_type == "checkout.session":
             session_id: str | None = source.object_id
