@@ -62,9 +62,11 @@ def test_either_secret_of_a_rotation_verifies_and_unsigned_is_refused():
 # --- parse ---------------------------------------------------------------------------------------
 
 
-def test_the_topic_and_webhook_id_headers_name_and_key_the_event():
+def test_the_topic_names_the_event_and_the_order_keys_a_paid_order():
+    # The orders API knows no webhook ids: keyed by the order, a backfilled order is the same claim.
     (event,) = SOURCE.parse(request(testkit.shopify_order(), x_shopify_triggered_at="2026-01-01T05:00:05Z"))
-    assert (event.event_type, event.event_id, event.object_type) == ("orders/paid", WEBHOOK_ID, "orders")
+    key = f"orders/paid:{testkit.SHOPIFY_ORDER_ID}"
+    assert (event.event_type, event.event_id, event.object_type) == ("orders/paid", key, "orders")
     assert event.object_id == str(testkit.SHOPIFY_ORDER_ID)
     assert event.occurred_at.isoformat() == "2026-01-01T05:00:05+00:00"
     assert event.livemode is True
@@ -191,3 +193,8 @@ def test_topics_without_rules_are_not_held_to_a_shape():
         request({"admin_graphql_api_id": "gid://shopify/BulkOperation/1"}, "bulk_operations/finish")
     )
     assert (event.event_type, event.object_id) == ("bulk_operations/finish", None)
+
+
+def test_other_topics_are_keyed_by_the_webhook_id():
+    (event,) = SOURCE.parse(request(testkit.shopify_customer(), topic="customers/create"))
+    assert (event.event_type, event.event_id) == ("customers/create", WEBHOOK_ID)

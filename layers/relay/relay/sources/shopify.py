@@ -4,8 +4,11 @@ Signature: base64 HMAC-SHA256 of the raw body with the app's client secret (or t
 store shows for webhooks made in its admin). Shopify sends no timestamp, so a captured
 request stays valid; the dedup key makes a replay a no-op for as long as claims are kept.
 
-The topic is the X-Shopify-Topic header and the dedup key is X-Shopify-Webhook-Id, which a
-redelivery of the same webhook repeats.
+The topic is the X-Shopify-Topic header. The dedup key of orders/paid is the order
+(`orders/paid:<order id>`, paid_order_key): a redelivery repeats it, and it is the key
+`relay backfill` builds from the orders API, which knows no webhook ids, so an order that
+arrives both ways counts once. Other topics are keyed by X-Shopify-Webhook-Id, which a
+redelivery repeats.
 
 Built-in rules:
 - orders/paid → purchase, keyed by the order id: `total_price` (a major-unit decimal string)
@@ -25,10 +28,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
 from relay.errors import MappingError, PayloadError
 from relay.ingest import signatures
@@ -36,9 +39,11 @@ from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import DefaultPaths, ProviderEvent, parse_time
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
+    absolute_url,
     checked_money,
     event_time,
     load_json,
+    source_settings,
     validated,
     with_relay,
 )
@@ -93,7 +98,35 @@ DEFAULTS = DefaultPaths(
 )
 
 
+class ShopifySettings(BaseModel):
+    """`sources.shopify.settings` of the relay config: where relay backfill reads orders."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shop_domain: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$",
+        description="the shop's myshopify.com domain (the Admin API's host)",
+    )
+    api_version: str = Field(default="2025-07", pattern=r"^\d{4}-\d{2}$", description="Admin API version")
+    api_base: Annotated[str | None, AfterValidator(absolute_url)] = Field(
+        default=None,
+        description="the Admin API instead of https://<shop_domain>/admin/api/<api_version> (local stack)",
+    )
+
+    @property
+    def admin_api(self) -> str | None:
+        if self.api_base:
+            return self.api_base.rstrip("/")
+        return f"https://{self.shop_domain}/admin/api/{self.api_version}" if self.shop_domain else None
+
+
+def settings_of(source: Source) -> ShopifySettings:
+    return source_settings(ShopifySettings, source, "shopify")
+
+
 def builtin_rules(source: Source) -> tuple[Rule, ...]:
+    settings_of(source)  # validated at cold start: a bad block fails the init
     return (
         Rule(
             event="orders/paid",
@@ -187,6 +220,14 @@ def derived(document: dict[str, Any], shop_domain: str | None) -> dict[str, Any]
     }
 
 
+ORDERS_PAID = "orders/paid"
+
+
+def paid_order_key(order_id: int | str) -> str:
+    """The claim key of an order's orders/paid event (one payment fact per order)."""
+    return f"{ORDERS_PAID}:{order_id}"
+
+
 def parse(request: WebhookRequest) -> list[ProviderEvent]:
     topic = (request.header("x-shopify-topic") or "").strip()
     webhook_id = (request.header("x-shopify-webhook-id") or "").strip()
@@ -205,10 +246,11 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
         request.header("x-shopify-triggered-at") or document.get("updated_at"), f"a Shopify {topic} webhook"
     )
     object_id = document.get("id")
+    paid_order = topic == ORDERS_PAID and object_id is not None
     return [
         ProviderEvent(
             provider="shopify",
-            event_id=webhook_id,
+            event_id=paid_order_key(object_id) if paid_order else webhook_id,
             event_type=topic,
             payload=with_relay(document, **derived(document, request.header("x-shopify-shop-domain"))),
             livemode=document.get("test") is not True,
