@@ -153,7 +153,7 @@ def test_every_dlq_has_an_alarm_on_visible_messages(dlq):
     alarms = [
         a["Properties"]
         for a in of_type("AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["Dimensions"]
+        if a["Properties"].get("Dimensions")
         == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]
     ]
     assert len(alarms) == 1
