@@ -55,7 +55,10 @@ def run_backfill(args: argparse.Namespace) -> int:
         identity = _identity(args, target, sources)
         checkpoint = FileCheckpoint(identity, window, restart=args.restart)
         if checkpoint.resumed_at:
-            print(f"resuming the backfill checkpointed at {checkpoint.resumed_at} (--restart starts over)")
+            print(
+                f"resuming the backfill checkpointed at {checkpoint.resumed_at} (--restart starts over)",
+                file=sys.stderr,
+            )
         window = checkpoint.window
     plan = BackfillPlan(
         sources,
@@ -66,11 +69,9 @@ def run_backfill(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
     )
     backfill = _backfill(target, keys, sources, dry_run=args.dry_run)
-    if (
-        args.destination
-        and args.destination not in next(iter(backfill.pipelines.values())).config.destinations
-    ):
-        raise BackfillError(f"--destination {args.destination} is not a destination of {target.config_path}")
+    config = next(iter(backfill.pipelines.values())).config
+    if args.destination and args.destination not in config.enabled_destinations:
+        raise BackfillError(f"--destination {args.destination}: not enabled in {target.config_path}")
     print(_describe(plan), file=sys.stderr)
     try:
         # The pipeline's metrics are EMF lines on stdout (CloudWatch reads them in Lambda); here

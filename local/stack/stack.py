@@ -56,6 +56,8 @@ DEFAULT_RETRY_DELAY_SCALE = 0.01
 DEFAULT_SCHEDULE_SCALE = 1 / 60  # an hour of the template's schedules is a minute locally
 HTTP_ENVIRONMENTS = 4  # concurrent requests per webhook function before they queue
 _POLLER_GRACE_SECONDS = 5.0
+# Answers to requests no provider sent (bad signature, malformed, wrong method, too large).
+NOT_THE_PROVIDERS = frozenset({400, 401, 405, 413, 415})
 
 __all__ = ["DEFAULT_CONFIG", "LocalStack", "PortInUseError", "StackOptions"]
 
@@ -302,7 +304,10 @@ class LocalStack:
             self.status.record_answer(route.key, answer.status)
 
     def _to_provider_log(self, route: Route, request: HttpRequest, answer: HttpAnswer) -> None:
-        """The provider sent this webhook: it is in the provider's log whatever the answer."""
+        """The provider sent this webhook: it is in the provider's log whatever the answer, unless
+        the relay refused it as not the provider's (a forged or malformed request: 4xx)."""
+        if answer.status in NOT_THE_PROVIDERS:
+            return
         assert self.world is not None
         sandbox = provider_sandboxes(self.sandboxes).get(_provider(self.world.functions[route.function]))
         if sandbox is not None:

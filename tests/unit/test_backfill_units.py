@@ -183,6 +183,6 @@ def test_the_reconcile_function_is_scheduled_scoped_and_alarmed() -> None:
         if r["Type"] == "AWS::CloudWatch::Alarm" and "Metrics" in r["Properties"]
     }
     assert alarms == {  # the namespace the functions' metrics are written to
-        "EventsFoundMissingAlarm": f"SELECT SUM(EventsFoundMissing) FROM {namespace}",
-        "WebhookParkedAlarm": f"SELECT SUM(WebhookParked) FROM {namespace}",
+        "EventsFoundMissingAlarm": f"SELECT SUM(EventsFoundMissing) FROM {namespace}",  # noqa: S608
+        "WebhookParkedAlarm": f"SELECT SUM(WebhookParked) FROM {namespace}",  # noqa: S608
     }
