@@ -27,7 +27,6 @@ from aws_lambda_powertools import Metrics
 from relay.backfill.history import Window
 from relay.backfill.readers import READERS
 from relay.backfill.runner import Backfill, BackfillPlan, BackfillSummary, EventResult, Outcome
-from relay.backfill.wiring import assemble
 from relay.errors import BackfillError
 from relay.ledger import RETENTION_SECONDS
 from relay.replay.options import parse_moment
@@ -142,6 +141,9 @@ def _identity(args: argparse.Namespace, target: Target, sources: tuple[str, ...]
 
 
 def _backfill(target: Target, keys: ReadKeys, sources: tuple[str, ...], *, dry_run: bool) -> Backfill:
+    # On demand: the ingest pipeline (Powertools idempotency, boto3) is not for check-config.
+    from relay.backfill.wiring import assemble
+
     if not target.config_path:
         raise BackfillError("give the relay config (--config PATH): the backfill maps events with it")
     environ = {

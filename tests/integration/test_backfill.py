@@ -26,7 +26,6 @@ from aws_lambda_powertools import Metrics
 from relay.backfill.history import Window
 from relay.backfill.reconcile import Reconciler
 from relay.backfill.runner import Backfill, BackfillPlan, Outcome
-from relay.backfill.wiring import assemble
 from relay.errors import BackfillError
 from relay.models import DeliveryJob
 from relay.parking import ParkedEvents
@@ -42,6 +41,14 @@ from sandboxes.shopify_api import ShopifyApiSandbox
 from sandboxes.stripe_api import StripeApiSandbox
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def service_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The relay's modules name their loggers after the service when first imported (as in
+    # Lambda, where the environment comes first): this module may be the first to import them.
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "conversion-relay")
+
 
 LOCAL_CONFIG = REPO_ROOT / "config" / "relay.local.yaml"
 QUEUES = ("ScanovaQueue", "PagentQueue", "ScalevQueue", "QuickLizardQueue")
@@ -83,6 +90,8 @@ def write_config(path: Path, providers: dict[str, Any], **stripe: Any) -> Path:
 
 
 def build(world: World, config: Path, *, dry_run: bool = False) -> Backfill:
+    from relay.backfill.wiring import assemble  # after service_name: it imports the pipeline
+
     environ = {
         **world.functions["StripeWebhookFunction"].environment,
         "RELAY_CONFIG": str(config),

@@ -27,6 +27,13 @@ from sandboxes.stripe_api import StripeApiSandbox
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def service_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The relay's modules name their loggers after the service when first imported (as in
+    # Lambda, where the environment comes first): this module may be the first to import them.
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "conversion-relay")
+
+
 @pytest.fixture(scope="module")
 def embedded_aws() -> Iterator[EmbeddedAws]:
     aws = EmbeddedAws(port=0).start()

@@ -19,15 +19,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
 from relay.backfill.dryrun import RecordingSqs
 from relay.backfill.history import Found, HistoryReader, Unreadable, Window
 from relay.errors import BackfillError, ClaimInProgressError
-from relay.ingest.pipeline import IngestPipeline
 from relay.ledger import Ledger, Status
 from relay.parking import ParkedEvent, ParkedEvents, clean_detail
+
+if TYPE_CHECKING:  # imported by whoever builds the pipelines (relay.backfill.wiring)
+    from relay.ingest.pipeline import IngestPipeline
 
 logger = Logger(child=True)
 
