@@ -243,15 +243,16 @@ class Backfill:
     ) -> EventResult:
         result = EventResult(source, found.event_id, found.event_type, found.occurred_at, Outcome.RELAYED)
         pipeline = self.pipelines[source]
+        # A claim means relayed (a parked event's claim was released): one read for most events.
+        if plan.destination is None and not isinstance(found, Unreadable) and pipeline.seen(found):
+            result.outcome = Outcome.DUPLICATE
+            return result
         if not retry_parked and self._parked.get(source, found.event_id) is not None:
             result.outcome = Outcome.STILL_PARKED
             return result
         if isinstance(found, Unreadable):
             self._park_unreadable(found, pipeline.spec.event_log_days)
             result.outcome, result.detail = Outcome.UNREADABLE, found.reason
-            return result
-        if plan.destination is None and pipeline.seen(found):
-            result.outcome = Outcome.DUPLICATE
             return result
         destinations = [plan.destination] if plan.destination else None
         if self.dry_run:  # unclaimed, against read-only clients: what would happen
