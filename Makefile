@@ -13,12 +13,13 @@ PORT ?= 3000
 EVENT ?= events/stripe/checkout_session_completed.json
 RELAY_CONFIG ?= config/relay.local.yaml
 
-.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e build run send status bench clean
+.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e build run send status backfill bench clean
 
 help:
 	@echo "make run      start the whole relay locally (no Docker, no AWS account)"
 	@echo "make send     sign and post EVENT=<file> to the local stack"
 	@echo "make status   per-vendor delivery status of the local stack"
+	@echo "make backfill relay what the local providers hold: SOURCE=stripe SINCE=2h [DESTINATION=d] [DRY_RUN=1]"
 	@echo "make test     lint, sam validate --lint, check-config, unit + integration + e2e tests"
 	@echo "make build    sam build (python3.13, arm64)"
 	@echo "make bench    benchmarks (prints a table, writes bench/results/*.json)"
@@ -68,6 +69,12 @@ send: $(STAMP)
 
 status: $(STAMP)
 	@$(BIN)/relay-local status --port $(PORT)
+
+# `relay backfill --local` against the running stack's provider sandboxes (docs/guarantees.md).
+SINCE ?= 2h
+backfill: $(STAMP)
+	@$(BIN)/relay backfill --local --since $(SINCE) $(if $(SOURCE),--source $(SOURCE)) \
+		$(if $(DESTINATION),--destination $(DESTINATION)) $(if $(DRY_RUN),--dry-run)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

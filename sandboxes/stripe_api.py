@@ -12,8 +12,9 @@ accepts its keys as bearer tokens):
 Sessions are seeded with `seed_session(...)`; by default the sessions of the sample events in
 testkit/stripe.py are there. Events are what the relay's Stripe route was sent (the local
 stack reports each attempt: `observe_webhook`), whether it answered 2xx or not
-(`delivery_success`), plus seeded history: two checkouts delivered 30 and 90 minutes ago and
-one 3 days ago (to this relay or another: it never saw them). Limits: 25 reads a second per
+(`delivery_success`), plus seeded history: checkouts delivered 30 and 90 minutes and 3 days
+ago (to a relay that is not this one: it never saw them), and one of 20 minutes ago whose
+webhook failed. Limits: 25 reads a second per
 key (test mode). Errors use Stripe's shape, `{"error": {"type", "message"}}`: 401 for a
 missing or unknown key, 404 for an unknown session or event, 400 for a bad `limit`.
 """
@@ -37,8 +38,14 @@ DEFAULT_API_KEYS = frozenset({"sk_test_local_conversion_relay"})
 READ_KEY = LOCAL_READ_KEYS["stripe"]  # a restricted key with Events: Read
 MAX_LIMIT = 100
 RETENTION = timedelta(days=30)  # Stripe lists the events of the last 30 days
-# (minutes ago, id) of the seeded history: checkouts Stripe delivered, to a relay not this one.
-SEED_EVENTS = ((30, "evt_seed_recent"), (90, "evt_seed_earlier"), (3 * 24 * 60, "evt_seed_3d"))
+# (minutes ago, id, delivered) of the seeded history: checkouts Stripe delivered to a relay not
+# this one, and one it could not deliver (its webhook failed: ReconcileFunction recovers it).
+SEED_EVENTS = (
+    (20, "evt_seed_undelivered", False),
+    (30, "evt_seed_recent", True),
+    (90, "evt_seed_earlier", True),
+    (3 * 24 * 60, "evt_seed_3d", True),
+)
 
 
 def line_item(
@@ -122,7 +129,7 @@ class StripeApiSandbox(ProviderApiSandbox):
 
     def seed_history(self) -> None:
         now = int(self._clock())
-        for minutes, event_id in SEED_EVENTS:
+        for minutes, event_id, delivered in SEED_EVENTS:
             tag = event_id.removeprefix("evt_seed_")
             session = checkout_session(
                 session_id=f"cs_seed_{tag}",
@@ -130,9 +137,8 @@ class StripeApiSandbox(ProviderApiSandbox):
                 metadata={**ATTRIBUTION_METADATA, "quicklizard_vid": f"vid_seed_{tag}"},
             )
             created = now - minutes * 60
-            self.seed_event(
-                stripe_event("checkout.session.completed", session, event_id=event_id, created=created)
-            )
+            event = stripe_event("checkout.session.completed", session, event_id=event_id, created=created)
+            self.seed_event(event, delivered=delivered)
 
     def seed_event(self, event: dict[str, Any], *, delivered: bool = True) -> None:
         """Hold an event as Stripe does (`delivered`: whether its webhook was delivered)."""

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from relay.backfill.api import ProviderApi
-from relay.errors import PayloadError
+from relay.errors import MappingError, PayloadError
 from relay.ingest.edge import WebhookRequest
-from relay.ingest.mapping import ProviderEvent
+from relay.ingest.mapping import ProviderEvent, parse_time
 from relay.sources.payloads import content_key
 from relay.sources.spec import SourceSpec
 
@@ -119,6 +119,18 @@ class WebhookShape:
                 fingerprint=content_key(document, FINGERPRINT_CHARS),
             )
         return event
+
+
+def first_time(*values: Any) -> datetime | None:
+    """The first of these provider times that reads as one (epoch or ISO 8601), else None."""
+    for value in values:
+        try:
+            moment = parse_time(value)
+        except MappingError:
+            moment = None
+        if moment is not None:
+            return moment
+    return None
 
 
 def epoch(moment: datetime) -> int:

@@ -21,10 +21,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from relay.backfill.api import ProviderApi, bearer
-from relay.backfill.history import Found, HistoryPage, WebhookShape, Window, epoch_ms
+from relay.backfill.history import Found, HistoryPage, WebhookShape, Window, epoch_ms, first_time
 from relay.config import Source
-from relay.errors import BackfillError, MappingError
-from relay.ingest.mapping import parse_time
+from relay.errors import BackfillError
 from relay.sources import hubspot as source
 from relay.sources.hubspot import HubSpotSettings
 
@@ -105,7 +104,7 @@ class HubSpotHistory:
     def _event(self, deal: dict[str, Any]) -> Found:
         props = deal.get("properties") or {}
         stage = str(props.get("dealstage"))
-        occurred = _first_time(
+        occurred = first_time(
             props.get(f"hs_date_entered_{stage}"), props.get("closedate"), props.get("hs_lastmodifieddate")
         )
         notification = {
@@ -129,17 +128,6 @@ class HubSpotHistory:
             assert reply is not None
             self._portal = int((reply.body or {}).get("portalId") or 0)
         return self._portal
-
-
-def _first_time(*values: Any) -> datetime | None:
-    for value in values:
-        try:
-            moment = parse_time(value)
-        except MappingError:
-            moment = None
-        if moment is not None:
-            return moment
-    return None
 
 
 def build(

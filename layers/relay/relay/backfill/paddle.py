@@ -22,10 +22,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from relay.backfill.api import ProviderApi, bearer
-from relay.backfill.history import Found, HistoryPage, WebhookShape, Window, rfc3339
+from relay.backfill.history import Found, HistoryPage, WebhookShape, Window, first_time, rfc3339
 from relay.config import Source
-from relay.errors import MappingError
-from relay.ingest.mapping import parse_time
 from relay.sources import paddle as source
 
 PAGE_SIZE = 200
@@ -73,7 +71,7 @@ class PaddleHistory:
         for documents, next_cursor in self._list("/events", params, cursor):
             events, older = [], False
             for document in documents:
-                occurred = _time(document.get("occurred_at"))
+                occurred = first_time(document.get("occurred_at"))
                 if window is not None and occurred is not None and occurred < window.since:
                     older = True  # newest first: the rest is older still
                     break
@@ -136,13 +134,6 @@ class PaddleHistory:
 def _after(next_url: str | None) -> str | None:
     values = parse_qs(urlsplit(next_url or "").query).get("after")
     return values[0] if values else None
-
-
-def _time(value: Any) -> datetime | None:
-    try:
-        return parse_time(value)
-    except MappingError:
-        return None
 
 
 def build(

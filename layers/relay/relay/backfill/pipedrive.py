@@ -20,10 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from relay.backfill.api import ProviderApi
-from relay.backfill.history import Found, HistoryPage, WebhookShape, Window, rfc3339
+from relay.backfill.history import Found, HistoryPage, WebhookShape, Window, first_time, rfc3339
 from relay.config import Source
-from relay.errors import MappingError
-from relay.ingest.mapping import parse_time
 from relay.sources import pipedrive as source
 
 PAGE_SIZE = 500
@@ -52,7 +50,7 @@ class PipedriveHistory:
             assert reply is not None
             deals = (reply.body or {}).get("data") or []
             after = ((reply.body or {}).get("additional_data") or {}).get("next_cursor")
-            events = [self._event(deal) for deal in deals if window.holds(_time(deal.get("won_time")))]
+            events = [self._event(deal) for deal in deals if window.holds(first_time(deal.get("won_time")))]
             yield HistoryPage(events, after, len(deals))
             if not after:
                 return
@@ -81,13 +79,6 @@ class PipedriveHistory:
         return self._shape.parse(
             notification, event_id=source.won_deal_key(deal.get("id")), event_type="change.deal"
         )
-
-
-def _time(value: Any) -> datetime | None:
-    try:
-        return parse_time(value)
-    except MappingError:
-        return None
 
 
 def build(

@@ -83,15 +83,11 @@ class Reconciler:
                 "counts": dict(summary.counts(source)),
                 "listed": summary.listed[source],
                 "api_calls": summary.api_calls[source],
+                "missing_ids": missing[:MAX_LOGGED_IDS],
             }
             logger.info(
                 "reconciled" if not missing else "reconciled: events found missing were relayed",
-                extra={
-                    "source": source,
-                    "since": window.since.isoformat(),
-                    **report[source],
-                    "missing_ids": missing[:MAX_LOGGED_IDS],
-                },
+                extra={"source": source, "since": window.since.isoformat(), **report[source]},
             )
         if failed:
             raise BackfillError(f"reconcile failed for {', '.join(failed)}: {'; '.join(failed.values())}")
