@@ -29,6 +29,7 @@ from relay.backfill.readers import READERS
 from relay.backfill.runner import Backfill, BackfillPlan, BackfillSummary, EventResult, Outcome
 from relay.errors import BackfillError
 from relay.ledger import RETENTION_SECONDS
+from relay.parking import ParkedEvents
 from relay.replay.options import parse_moment
 from relay.vendors.registry import VENDORS
 
@@ -48,7 +49,7 @@ def run_backfill(args: argparse.Namespace) -> int:
     window = _window(args)
     target = connect(args)
     keys = ReadKeys(target, args.stack)
-    sources = _sources(args, keys)
+    sources = _sources(args, keys, target)
     checkpoint = None
     if window is not None and not args.dry_run:
         identity = _identity(args, target, sources)
@@ -118,11 +119,17 @@ def _window(args: argparse.Namespace) -> Window | None:
         raise BackfillError(str(exc)) from exc
 
 
-def _sources(args: argparse.Namespace, keys: ReadKeys) -> tuple[str, ...]:
+def _sources(args: argparse.Namespace, keys: ReadKeys, target: Target) -> tuple[str, ...]:
     if args.source:
         for source in args.source:
             keys.key(source)  # fails early, naming what is missing
         return tuple(dict.fromkeys(args.source))
+    if args.event:  # a parked event names its provider; any other needs --source
+        parked = ParkedEvents(target.dynamodb, target.table)
+        named = [p for p in READERS for event_id in args.event if parked.get(p, event_id) is not None]
+        if not named:
+            raise BackfillError("--event: no parked event has that id; say whose it is with --source")
+        return tuple(dict.fromkeys(named))
     found = tuple(source for source in READERS if keys.available(source))
     if not found:
         raise BackfillError("no provider has a read key: see docs/guarantees.md (Keys)")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from relay.parking import ParkedEvent, ParkedEvents
 
 import testkit
 from local.stack.aws import EmbeddedAws
@@ -25,6 +26,7 @@ from relay_cli.checkpoint import state_dir
 from sandboxes.stripe_api import StripeApiSandbox
 
 pytestmark = pytest.mark.integration
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -152,3 +154,20 @@ def test_an_interrupted_backfill_resumes_from_its_checkpoint(
     assert not list(state_dir().glob("*.json"))
     assert cli.main(backfill(config, "--since", "1h", "--json")) == 0
     assert json.loads(capsys.readouterr().out)["counts"]["stripe"] == {"duplicate": 130}
+
+
+def test_a_parked_event_is_found_by_its_id_alone(
+    stack: World, stripe: StripeApiSandbox, config: Path, embedded_aws: EmbeddedAws, capsys
+) -> None:
+    # Given an event parked by the Stripe webhook (its record names the provider)
+    (event_id,) = seed(stripe, 1)
+    parked = ParkedEvents(embedded_aws.session().client("dynamodb"), stack.table_name)
+    record = ParkedEvent("stripe", event_id, "checkout.session.completed", "unmappable", None, "f" * 32, NOW)
+    parked.park(record, retention_days=30)
+    # When `relay backfill --event ID` runs without --source, Then it is read from Stripe,
+    # relayed, and no longer parked; an id nobody parked needs --source
+    assert cli.main(["backfill", "--local", "--config", str(config), "--event", event_id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"] == {"stripe": {"relayed": 1}}
+    assert parked.get("stripe", event_id) is None
+    assert cli.main(["backfill", "--local", "--config", str(config), "--event", "evt_unknown"]) == 1
+    assert "--source" in capsys.readouterr().err
