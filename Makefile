@@ -20,7 +20,7 @@ RELAY_CONFIG ?= config/relay.local.yaml
 # else both committed configs.
 CHECK_CONFIGS := $(if $(filter command line environment,$(origin RELAY_CONFIG)),$(RELAY_CONFIG),config/deploy/relay.yaml config/relay.local.yaml)
 
-.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e build lock run send status try bench clean
+.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e build lock run send status try backfill bench clean
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## (.*)/\1\t\2/' | \
@@ -87,6 +87,12 @@ status: $(STAMP_LOCAL) ## what the local stack delivered, retried, dead-lettered
 
 try: $(STAMP_LOCAL) ## what EVENT=<file> would send to each vendor (relay try; no AWS, nothing sent)
 	@$(BIN)/relay try $(EVENT)
+
+# `relay backfill --local` against the running stack's provider sandboxes (docs/guarantees.md).
+SINCE ?= 2h
+backfill: $(STAMP_LOCAL) ## relay what the local providers hold: SOURCE=stripe SINCE=2h [DESTINATION=d] [DRY_RUN=1]
+	@$(BIN)/relay backfill --local --since $(SINCE) $(if $(SOURCE),--source $(SOURCE)) \
+		$(if $(DESTINATION),--destination $(DESTINATION)) $(if $(DRY_RUN),--dry-run)
 
 bench: $(STAMP) ## benchmarks (prints a table, writes bench/results/*.json)
 	$(BIN)/python -m bench

@@ -157,7 +157,10 @@ def api_answer(status: int, body: dict[str, Any]) -> HttpAnswer:
 
 
 LocalEndpoint = Callable[[], Any]  # GET /_local/<name> → a JSON value, or an HttpAnswer as it is
+LocalAction = Callable[[Any], Any]  # POST /_local/<name> with a JSON body → a JSON value
 AnswerObserver = Callable[[Route, Invocation, HttpAnswer], None]
+RequestObserver = Callable[[Route, HttpRequest, HttpAnswer], None]  # every routed request
+UNAVAILABLE = {"message": "Service Unavailable"}
 
 
 class HttpApi:
@@ -170,14 +173,20 @@ class HttpApi:
         *,
         account_id: str,
         local_endpoints: Mapping[str, LocalEndpoint] | None = None,
+        local_actions: Mapping[str, LocalAction] | None = None,
         on_answer: AnswerObserver | None = None,
+        on_request: RequestObserver | None = None,
         log: Callable[[str], None] | None = None,
     ):
         self.routes = {(route.method, route.path): route for route in routes}
         self._runtimes = runtimes
         self._account_id = account_id
         self._local = dict(local_endpoints or {})
+        self._actions = dict(local_actions or {})
         self._on_answer = on_answer
+        self._on_request = on_request
+        # path → the status its route answers instead of invoking (a simulated outage)
+        self.outages: dict[str, int] = {}
         self._log = log
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -221,9 +230,16 @@ class HttpApi:
             if isinstance(value, HttpAnswer):
                 return value
             return HttpAnswer(200, [("Content-Type", "application/json")], json.dumps(value).encode())
+        if path.startswith("/_local/") and request.method == "POST":
+            return self._act(path.removeprefix("/_local/"), request.body)
         route = self.routes.get((request.method, path))
         if route is None:
             return api_answer(*NOT_FOUND)
+        if path in self.outages:
+            answer = api_answer(self.outages[path], UNAVAILABLE)
+            if self._on_request is not None:
+                self._on_request(route, request, answer)
+            return answer
         domain = host_header or f"127.0.0.1:{self.port}"
         event = build_event(request, route, domain=domain, account_id=self._account_id)
         started = time.monotonic()
@@ -238,7 +254,19 @@ class HttpApi:
             self._log(_access_line(route, invocation, answer, started))
         if self._on_answer is not None:
             self._on_answer(route, invocation, answer)
+        if self._on_request is not None:
+            self._on_request(route, request, answer)
         return answer
+
+    def _act(self, name: str, body: bytes) -> HttpAnswer:
+        action = self._actions.get(name)
+        if action is None:
+            return api_answer(*NOT_FOUND)
+        try:
+            result = action(json.loads(body or b"{}"))
+        except (ValueError, KeyError, TypeError) as exc:
+            return api_answer(400, {"message": str(exc)})
+        return HttpAnswer(200, [("Content-Type", "application/json")], json.dumps(result).encode())
 
     def report_failure(self, request: HttpRequest) -> None:
         if self._log is not None:

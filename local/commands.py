@@ -64,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         moto_port=args.moto_port,
         retry_delay_scale=args.retry_delay_scale,
         batching_window=args.batching_window,
+        schedule_scale=args.schedule_scale,
         secret_overrides=dict(args.secret),
         function_logs=not args.quiet,
         warm=not args.no_warm,
@@ -300,6 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=_env_float("BATCHING_WINDOW", None),
         help="seconds; overrides the template's MaximumBatchingWindowInSeconds ($BATCHING_WINDOW)",
+    )
+    run.add_argument(
+        "--schedule-scale",
+        type=float,
+        default=_env_float("SCHEDULE_SCALE", 1 / 60),
+        help="multiplies the template's schedules, e.g. ReconcileFunction's hour ($SCHEDULE_SCALE, "
+        "default 1/60: a minute; 0: none, POST /_local/invoke runs a function)",
     )
     run.add_argument(
         "--secret",

@@ -47,6 +47,16 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """An EventBridge schedule of a function (a SAM `Schedule` event)."""
+
+    name: str  # the event's key in the function's Events
+    expression: str  # rate(1 hour), cron(…)
+    enabled: bool
+    input: str | None = None  # the event's JSON, if the schedule gives one
+
+
 @dataclass
 class FunctionSpec:
     logical_id: str
@@ -59,6 +69,7 @@ class FunctionSpec:
     batch_size: int = 10
     batching_window: int = 0
     report_batch_item_failures: bool = False
+    schedules: list[Schedule] = field(default_factory=list)
 
 
 @dataclass
@@ -143,11 +154,7 @@ def build_world(
     parameters = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
     parameters.update(parameter_overrides or {})
     world = World(region, account_id, stack_name, {}, parameters, {})
-    conditions = {
-        "HasAlarmTopic": bool(parameters.get("AlarmTopicArn")),
-        "HasDeliverReservedConcurrency": parameters.get("DeliverReservedConcurrency", "0") != "0",
-    }
-    resolve = _Resolver(world, conditions)
+    resolve = _Resolver(world, conditions(template, parameters))
     resources = template["Resources"]
 
     # Tables first, then dead-letter queues, then queues (their redrive policy needs the DLQ ARN).
@@ -204,6 +211,36 @@ def build_world(
     return world
 
 
+def conditions(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, bool]:
+    """The template's Conditions, evaluated against these parameters (Equals, Not, And, Or)."""
+    declared = template.get("Conditions", {})
+    known: dict[str, bool] = {}
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and len(node) == 1:
+            ((key, arg),) = node.items()
+            if key == "Ref":
+                return parameters.get(arg, "")
+            if key in ("Condition", "Fn::Condition"):
+                return truth(arg)
+            if key == "Fn::Equals":
+                return str(value(arg[0])) == str(value(arg[1]))
+            if key == "Fn::Not":
+                return not value(arg[0])
+            if key == "Fn::And":
+                return all(value(item) for item in arg)
+            if key == "Fn::Or":
+                return any(value(item) for item in arg)
+        return node
+
+    def truth(name: str) -> bool:
+        if name not in known:
+            known[name] = bool(value(declared[name]))
+        return known[name]
+
+    return {name: truth(name) for name in declared}
+
+
 def _functions(template: dict[str, Any], resolve: _Resolver) -> dict[str, FunctionSpec]:
     globals_ = template.get("Globals", {}).get("Function", {})
     global_env = globals_.get("Environment", {}).get("Variables", {})
@@ -221,7 +258,7 @@ def _functions(template: dict[str, Any], resolve: _Resolver) -> dict[str, Functi
             environment=environment,
             timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
         )
-        for event in props.get("Events", {}).values():
+        for name, event in props.get("Events", {}).items():
             event_props = event.get("Properties", {})
             if event["Type"] == "HttpApi":
                 spec.http_routes.append((event_props["Method"].upper(), event_props["Path"]))
@@ -231,6 +268,16 @@ def _functions(template: dict[str, Any], resolve: _Resolver) -> dict[str, Functi
                 spec.batching_window = int(event_props.get("MaximumBatchingWindowInSeconds", 0))
                 spec.report_batch_item_failures = "ReportBatchItemFailures" in event_props.get(
                     "FunctionResponseTypes", []
+                )
+            elif event["Type"] == "Schedule":
+                state = resolve(event_props.get("State", "ENABLED"))
+                spec.schedules.append(
+                    Schedule(
+                        name=name,
+                        expression=str(resolve(event_props["Schedule"])),
+                        enabled=state == "ENABLED" and event_props.get("Enabled", True) is not False,
+                        input=event_props.get("Input"),
+                    )
                 )
         functions[logical_id] = spec
     return functions

@@ -5,6 +5,7 @@
     relay dlq show CONVERSION_ID --stack conversion-relay
     relay replay --local --destination scanova [--dry-run] [--force] [--since 2h] [--rate 5]
     relay parked ls --local [--source stripe]
+    relay backfill --local --source stripe --since 2h [--destination D] [--parked] [--dry-run]
 
 `--local` works against the local stack (`make run`: moto on 127.0.0.1:$MOTO_PORT, 4566
 by default); `--stack NAME` against a deployed stack, found by its CloudFormation outputs.
@@ -27,7 +28,7 @@ from relay.errors import ConfigError, RelayError, validation_problems
 from relay.replay.options import ReplayRequest
 from relay.sources.spec import load_source
 
-from relay_cli import parked, status, try_
+from relay_cli import backfill, parked, status, try_
 from relay_cli.output import Progress, print_listing, print_summary
 from relay_cli.targets import replayer_for
 
@@ -200,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     parked.add_parser(commands, target)
     try_.add_parser(commands, target)
     status.add_parser(commands, target)
+    backfill.add_parser(commands, target)
     return parser
 
 

@@ -27,6 +27,12 @@ class RateLimiter:
         with self._lock:
             self._spent.clear()
 
+    def used(self, key: str) -> int:
+        """Units `key` spent in the current window."""
+        now = time.monotonic()
+        with self._lock:
+            return sum(units for at, units in self._spent.get(key, ()) if at > now - self.window)
+
     def acquire(self, key: str, cost: int = 1) -> int | None:
         """Spend `cost` units; None if allowed, else the whole seconds to wait (Retry-After)."""
         if self.limit is None:

@@ -20,3 +20,11 @@ LOCAL_WEBHOOK_SECRETS = {
     "shopify": LOCAL_SHOPIFY_SECRET,
     "events": LOCAL_EVENTS_SECRET,
 }
+# The read keys `relay backfill` and ReconcileFunction use against the provider-API sandboxes.
+LOCAL_READ_KEYS = {
+    "stripe": "rk_test_local_conversion_relay",  # a restricted key with Events: Read
+    "paddle": "pdl_sdbx_apikey_01local0conversion0relay",
+    "shopify": "shpat_local_conversion_relay",
+    "hubspot": LOCAL_HUBSPOT_TOKEN,  # the private app's token reads deals for both jobs
+    "pipedrive": "local-pipedrive-api-token",
+}

@@ -11,12 +11,28 @@ from relay.vendors.registry import VENDORS, vendor_spec
 
 from sandboxes import Sandbox
 from sandboxes.hubspot_api import HubSpotApiSandbox
+from sandboxes.paddle_api import PaddleApiSandbox
+from sandboxes.pipedrive_api import PipedriveApiSandbox
+from sandboxes.provider_api import ProviderApiSandbox
+from sandboxes.shopify_api import ShopifyApiSandbox
 from sandboxes.stripe_api import StripeApiSandbox
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-# The vendor sandboxes, and the stubs of the provider APIs the relay reads: Stripe (QuickLizard
-# fetches checkout line items from a destination's stripe_api_base) and HubSpot's CRM (the
-# HubSpot source reads deals and contacts from its settings.api_base).
+# The vendor sandboxes, and the stubs of the provider APIs the relay reads: each source's
+# settings.api_base (relay backfill and ReconcileFunction read the providers' history there;
+# the HubSpot source also reads deals and contacts), and Stripe for QuickLizard (it fetches
+# checkout line items from a destination's stripe_api_base). A provider's API sandbox is also
+# that provider's log: the stack tells it every webhook the provider sent.
+PROVIDER_API_SANDBOXES: dict[str, type[ProviderApiSandbox]] = {
+    sandbox.provider: sandbox
+    for sandbox in (
+        StripeApiSandbox,
+        PaddleApiSandbox,
+        ShopifyApiSandbox,
+        HubSpotApiSandbox,
+        PipedriveApiSandbox,
+    )
+}
 STRIPE_API_SANDBOX = StripeApiSandbox.name
 HUBSPOT_API_SANDBOX = HubSpotApiSandbox.name
 
@@ -29,8 +45,7 @@ def vendor_sandbox(kind: str) -> type[Sandbox]:
 
 AVAILABLE: dict[str, type[Sandbox]] = {
     **{kind: vendor_sandbox(kind) for kind in VENDORS},
-    STRIPE_API_SANDBOX: StripeApiSandbox,
-    HUBSPOT_API_SANDBOX: HubSpotApiSandbox,
+    **{sandbox.name: sandbox for sandbox in PROVIDER_API_SANDBOXES.values()},
 }
 
 
@@ -60,9 +75,10 @@ def plan_sandboxes(config: RelayConfig) -> list[SandboxPlan]:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         plans.setdefault((name, port), SandboxPlan(name, port)).serves.append(serves)
 
-    hubspot = config.sources.get("hubspot")
-    if hubspot is not None and hubspot.enabled and hubspot.settings.get("api_base"):
-        want(HUBSPOT_API_SANDBOX, str(hubspot.settings["api_base"]), "hubspot (CRM API)")
+    for provider, source in config.sources.items():
+        sandbox = PROVIDER_API_SANDBOXES.get(provider)
+        if sandbox is not None and source.enabled and source.settings.get("api_base"):
+            want(sandbox.name, str(source.settings["api_base"]), f"{provider} (provider API)")
     for destination_name, destination in config.destinations.items():
         if not destination.enabled:
             continue
@@ -71,6 +87,11 @@ def plan_sandboxes(config: RelayConfig) -> list[SandboxPlan]:
             if api.provider == "stripe":
                 want(STRIPE_API_SANDBOX, api.base_url, f"{destination_name} (Stripe API)")
     return list(plans.values())
+
+
+def provider_sandboxes(started: list[tuple[SandboxPlan, Sandbox]]) -> dict[str, ProviderApiSandbox]:
+    """Provider → its API sandbox among those started (the provider's log of webhooks)."""
+    return {sandbox.provider: sandbox for _, sandbox in started if isinstance(sandbox, ProviderApiSandbox)}
 
 
 def start_sandboxes(plans: list[SandboxPlan], host: str = "127.0.0.1") -> list[tuple[SandboxPlan, Sandbox]]:

@@ -13,12 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from relay.backfill.readers import READERS
 from relay.config import RelayConfig
 from relay.vendors.spec import Destination
 
 from local.stack.sandboxes import vendor_sandbox
+from local.world import load_template
 from sandboxes import stripe_api
-from testkit.secrets import LOCAL_HUBSPOT_TOKEN, LOCAL_WEBHOOK_SECRETS
+from testkit.secrets import LOCAL_HUBSPOT_TOKEN, LOCAL_READ_KEYS, LOCAL_WEBHOOK_SECRETS
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,36 @@ HUBSPOT_TOKEN = WebhookSecret(
 )
 
 
+def local_read_key_secret(provider: str) -> str:
+    """Where the local stack keeps a provider's read key (relay backfill --local reads it there)."""
+    return f"conversion-relay/{provider}-read-key"
+
+
+def read_keys(config: RelayConfig, *, sandboxed: Callable[[str], bool]) -> dict[str, str]:
+    """Secret name → the read key of each provider whose API is a sandbox (relay backfill --local)."""
+    keys = {}
+    for provider in READERS:
+        source = config.sources.get(provider)
+        base = source.settings.get("api_base") if source is not None and source.enabled else None
+        if base and sandboxed(str(base)):
+            keys[local_read_key_secret(provider)] = LOCAL_READ_KEYS[provider]
+    return keys
+
+
+def read_key_parameters(config: RelayConfig, *, sandboxed: Callable[[str], bool]) -> dict[str, str]:
+    """The template parameters naming those secrets: ReconcileFunction reads each sandbox."""
+    named = read_keys(config, sandboxed=sandboxed)
+    return {
+        spec.template_parameter: local_read_key_secret(provider)
+        for provider, spec in READERS.items()
+        if local_read_key_secret(provider) in named
+    }
+
+
+def template_default(parameter: str) -> str:
+    return str(load_template().get("Parameters", {}).get(parameter, {}).get("Default", ""))
+
+
 def sandbox_credential(destination: Destination) -> str:
     """The credential the sandbox of this destination's vendor accepts by default."""
     return vendor_sandbox(destination.kind).default_credential(destination)
@@ -69,6 +101,7 @@ def local_secrets(
     for secret in (*WEBHOOK_SECRETS.values(), HUBSPOT_TOKEN):
         if defaults.get(secret.parameter):
             values[defaults[secret.parameter]] = secret.value(environ)
+    values.update(read_keys(config, sandboxed=sandboxed))
     # A real vendor's (or Stripe's) credential can only come from the overrides.
     for destination in config.destinations.values():
         if sandboxed(str(destination.base_url)):

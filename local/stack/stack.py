@@ -8,10 +8,15 @@
   Secrets Manager) created from template.yaml by local.world.build_world;
 - the template's HttpApi routes (local.apigw) and SQS event source mappings
   (local.pollers), each function in its own execution environments (local.runtime);
-- the vendor sandboxes (the `sandboxes` package) for every loopback URL of the relay config;
+- the vendor sandboxes (the `sandboxes` package) for every loopback URL of the relay config,
+  and the provider-API sandboxes, which also keep each provider's log: every webhook a route
+  was sent, whatever it answered (relay backfill and ReconcileFunction read them back);
+- the template's schedules (local.scheduler: ReconcileFunction, its hour scaled to a minute);
 - GET /_local/ (the dashboard page, local/dashboard.html), /_local/status (what `make status`
   prints and the page shows), /_local/ledger (every delivery ledger item) and /_local/info
-  (what `make send` needs: routes and their signing secrets' names).
+  (what `make send` needs: routes and their signing secrets' names);
+  POST /_local/invoke {"function", "event"} (run a function now) and /_local/outage
+  {"path", "status"} (a route answers that status, as in an outage; a null status ends it).
 
 See docs/local-stack.md.
 """
@@ -30,9 +35,10 @@ from typing import Any
 
 from relay.config import RelayConfig, load_config
 
-from local.apigw import HttpAnswer, HttpApi, Route
+from local.apigw import HttpAnswer, HttpApi, HttpRequest, Route
 from local.pollers import EventSourceMapping, QueuePoller
 from local.runtime import FunctionRuntime, Invocation, lambda_environment
+from local.scheduler import ScheduleRunner, start_schedules
 from local.stack.aws import (
     LOCAL_CREDENTIALS,
     MOTO_PORT_CHANGE,
@@ -42,8 +48,14 @@ from local.stack.aws import (
     is_loopback_host,
 )
 from local.stack.logs import compact
-from local.stack.sandboxes import SandboxPlan, is_loopback, plan_sandboxes, start_sandboxes
-from local.stack.secrets import WEBHOOK_SECRETS, WebhookSecret, local_secrets
+from local.stack.sandboxes import (
+    SandboxPlan,
+    is_loopback,
+    plan_sandboxes,
+    provider_sandboxes,
+    start_sandboxes,
+)
+from local.stack.secrets import WEBHOOK_SECRETS, WebhookSecret, local_secrets, read_key_parameters
 from local.stack.status import MetricsTally, QueueRef, StatusCollector
 from local.world import REPO_ROOT, FunctionSpec, World, build_world, load_template
 from sandboxes import Sandbox
@@ -51,8 +63,11 @@ from sandboxes import Sandbox
 DEFAULT_CONFIG = REPO_ROOT / "config" / "relay.local.yaml"
 DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard.html"
 DEFAULT_RETRY_DELAY_SCALE = 0.01
+DEFAULT_SCHEDULE_SCALE = 1 / 60  # an hour of the template's schedules is a minute locally
 HTTP_ENVIRONMENTS = 4  # concurrent requests per webhook function before they queue
 _POLLER_GRACE_SECONDS = 5.0
+# Answers to requests no provider sent (bad signature, malformed, wrong method, too large).
+NOT_THE_PROVIDERS = frozenset({400, 401, 405, 413, 415})
 
 __all__ = ["DEFAULT_CONFIG", "LocalStack", "PortInUseError", "RemoteHostError", "StackOptions"]
 
@@ -70,6 +85,7 @@ class StackOptions:
     moto_port: int = 4566
     retry_delay_scale: float = DEFAULT_RETRY_DELAY_SCALE
     batching_window: float | None = None  # None: each mapping's MaximumBatchingWindowInSeconds
+    schedule_scale: float = DEFAULT_SCHEDULE_SCALE  # 0: no schedule runs (POST /_local/invoke does)
     secret_overrides: dict[str, str] = field(default_factory=dict)
     function_logs: bool = True
     warm: bool = True  # start every function's first execution environment at startup
@@ -93,6 +109,7 @@ class LocalStack:
         self.unavailable_sandboxes: list[SandboxPlan] = []
         self.runtimes: dict[str, FunctionRuntime] = {}
         self.pollers: list[QueuePoller] = []
+        self.schedules: list[ScheduleRunner] = []
         self.missing: dict[str, Path] = {}  # functions whose code is not there: not deployed
         self.http: HttpApi | None = None
         self.metrics = MetricsTally()
@@ -149,7 +166,12 @@ class LocalStack:
             overrides=self.options.secret_overrides,
             sandboxed=is_loopback,
         )
-        self.world = build_world(self.aws.session(), secrets=self.secrets, template=template)
+        self.world = build_world(
+            self.aws.session(),
+            secrets=self.secrets,
+            template=template,
+            parameter_overrides=read_key_parameters(self.config, sandboxed=is_loopback),
+        )
         queues = {}
         for spec in self.world.functions.values():
             if spec.sqs_queue is None:
@@ -190,7 +212,7 @@ class LocalStack:
         assert self.world is not None and self.aws is not None
         world, options = self.world, self.options
         for logical_id, spec in world.functions.items():
-            if not (spec.http_routes or spec.sqs_queue):
+            if not (spec.http_routes or spec.sqs_queue or spec.schedules):
                 continue  # not triggered by anything the local stack emulates (e.g. ReplayFunction)
             if not (spec.code_uri / f"{spec.handler.rpartition('.')[0]}.py").is_file():
                 self.missing[logical_id] = spec.code_uri
@@ -251,6 +273,8 @@ class LocalStack:
                 ).start()
             )
 
+        self.schedules = start_schedules(world, self.runtimes, scale=options.schedule_scale, log=self._say)
+
     def _start_http(self) -> None:
         assert self.world is not None
         routes = [
@@ -269,7 +293,9 @@ class LocalStack:
                 "info": self.info,
                 "ledger": self.ledger,
             },
+            local_actions={"invoke": self.invoke, "outage": self.outage},
             on_answer=self._answered,
+            on_request=self._to_provider_log,
             log=self._say,
         ).start(self.options.host, self.options.port)
 
@@ -278,6 +304,11 @@ class LocalStack:
         if self.http is not None:
             self.http.stop()
             self.http = None
+        for runner in self.schedules:
+            runner.stop()
+        for runner in self.schedules:
+            runner.join(_POLLER_GRACE_SECONDS)
+        self.schedules = []
         for poller in self.pollers:
             poller.stop()
         for poller in self.pollers:
@@ -318,6 +349,34 @@ class LocalStack:
     def _answered(self, route: Route, invocation: Invocation, answer: HttpAnswer) -> None:
         if self.status is not None:
             self.status.record_answer(route.key, answer.status)
+
+    def _to_provider_log(self, route: Route, request: HttpRequest, answer: HttpAnswer) -> None:
+        """The provider sent this webhook: it is in the provider's log whatever the answer, unless
+        the relay refused it as not the provider's (a forged or malformed request: 4xx)."""
+        if answer.status in NOT_THE_PROVIDERS:
+            return
+        assert self.world is not None
+        sandbox = provider_sandboxes(self.sandboxes).get(_provider(self.world.functions[route.function]))
+        if sandbox is not None:
+            sandbox.observe_webhook(dict(request.headers), request.body, answer.status)
+
+    def invoke(self, request: dict[str, Any]) -> dict[str, Any]:
+        """POST /_local/invoke {"function": logical id, "event": {…}}: run a function now."""
+        runtime = self.runtimes.get(str(request["function"]))
+        if runtime is None:
+            raise ValueError(f"no function {request['function']!r} runs in the local stack")
+        invocation = runtime.invoke(request.get("event") or {})
+        return {"ok": invocation.ok, "result": invocation.result, "error": invocation.error}
+
+    def outage(self, request: dict[str, Any]) -> dict[str, Any]:
+        """POST /_local/outage {"path": "/webhooks/stripe", "status": 503} (null status: over)."""
+        assert self.http is not None
+        path, status = str(request["path"]), request.get("status")
+        if status is None:
+            self.http.outages.pop(path, None)
+        else:
+            self.http.outages[path] = int(status)
+        return {"outages": self.http.outages}
 
     def snapshot(self) -> dict[str, Any]:
         assert self.status is not None
@@ -378,11 +437,13 @@ class LocalStack:
             else:
                 note = f"not polled: {_shown(spec.code_uri)}/ is missing"
             lines.append(f"    {spec.sqs_queue:<20} → {logical_id}   ({note})")
+        for runner in self.schedules:
+            lines.append(f"  Schedule       {runner.function} every {runner.interval:g} s (scaled)")
         lines.append("  Webhook signing secrets (values shown only for the built-in local ones)")
         for provider, secret in WEBHOOK_SECRETS.items():
             name = world.parameters.get(secret.parameter, "")
             lines.append(f"    {provider:<10} {name:<42} {self._shown_secret(name, secret)}")
-        lines.append("  Vendor sandboxes")
+        lines.append("  Sandboxes (vendors, and the providers' APIs with their logs)")
         for plan, sandbox in self.sandboxes:
             lines.append(f"    {plan.name:<12} {sandbox.url:<24} for {', '.join(plan.serves)}")
         for plan in self.unavailable_sandboxes:

@@ -7,6 +7,7 @@ Tests reach it only over HTTP: the webhook routes, GET /_local/*, the sandboxes'
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -72,10 +73,11 @@ def poll() -> Callable[..., Any]:
 class LocalStackClient:
     """The running stack as its users see it: HTTP endpoints only."""
 
-    def __init__(self, url: str, sandboxes: dict[str, str], log: Path):
+    def __init__(self, url: str, sandboxes: dict[str, str], log: Path, info: dict[str, Any] | None = None):
         self.url = url
         self.sandboxes = sandboxes
         self.log = log
+        self.info = info or {}
 
     def get(self, endpoint: str) -> Any:
         answer = requests.get(f"{self.url}/_local/{endpoint}", timeout=30)
@@ -109,6 +111,22 @@ class LocalStackClient:
             requests.post(f"{url}/_sandbox/reset", timeout=10).raise_for_status()
             requests.post(f"{url}/_sandbox/faults", json={}, timeout=10).raise_for_status()
 
+    def invoke(self, function: str, event: dict[str, Any] | None = None) -> Any:
+        """POST /_local/invoke: run a function of the stack now; its answer."""
+        answer = requests.post(
+            f"{self.url}/_local/invoke", json={"function": function, "event": event or {}}, timeout=300
+        )
+        answer.raise_for_status()
+        outcome = answer.json()
+        assert outcome["ok"], outcome["error"]
+        return outcome["result"]
+
+    def outage(self, path: str, status: int | None = 503) -> None:
+        """POST /_local/outage: the route answers `status` without invoking (None: back up)."""
+        requests.post(
+            f"{self.url}/_local/outage", json={"path": path, "status": status}, timeout=10
+        ).raise_for_status()
+
     def idle(self) -> bool:
         """No job waiting, in flight or delayed in any vendor queue."""
         return all(q["visible"] + q["not_visible"] + q["delayed"] == 0 for q in self.status()["queues"])
@@ -117,18 +135,11 @@ class LocalStackClient:
         wait_for(self.idle, "every vendor queue to drain")
 
 
-def _config_on_free_ports(target: Path) -> None:
-    text = LOCAL_CONFIG.read_text(encoding="utf-8")
-    ports = {port: free_port() for port in set(_LOOPBACK_PORT.findall(text))}
-    target.write_text(_LOOPBACK_PORT.sub(lambda m: f"127.0.0.1:{ports[m.group(1)]}", text), encoding="utf-8")
-
-
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory) -> Iterator[LocalStackClient]:
-    """Given the whole relay running locally (`make run`), on free ports, with fast retries."""
-    root = tmp_path_factory.mktemp("local-stack")
+@contextlib.contextmanager
+def running_stack(root: Path, config_text: str, *options: str) -> Iterator[LocalStackClient]:
+    """The whole relay (`python -m local run`) on free ports with this config; stopped after."""
     config = root / "relay.local.yaml"
-    _config_on_free_ports(config)
+    config.write_text(config_text, encoding="utf-8")
     port = free_port()
     log_path = root / "stack.log"
     environment = {k: v for k, v in os.environ.items() if k not in _STACK_VARIABLES}
@@ -147,6 +158,9 @@ def local_stack(tmp_path_factory) -> Iterator[LocalStackClient]:
         "0.001",  # every retry after SQS's 1 s minimum
         "--batching-window",
         "0.2",
+        "--schedule-scale",
+        "0",  # no scheduled run in the middle of a test: tests invoke what they need
+        *options,
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -164,7 +178,7 @@ def local_stack(tmp_path_factory) -> Iterator[LocalStackClient]:
 
     try:
         info = wait_for(ready, "the local stack to start", timeout=STARTUP_SECONDS)
-        yield LocalStackClient(url, info["sandboxes"], log_path)
+        yield LocalStackClient(url, info["sandboxes"], log_path, info)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -173,6 +187,20 @@ def local_stack(tmp_path_factory) -> Iterator[LocalStackClient]:
             process.kill()
             code = process.wait()
     assert code == 0, f"the local stack did not stop cleanly ({code}):\n{log_path.read_text()[-4000:]}"
+
+
+def config_on_free_ports(text: str | None = None) -> str:
+    """The local relay config (or `text`), its loopback ports replaced by free ones."""
+    text = LOCAL_CONFIG.read_text(encoding="utf-8") if text is None else text
+    ports = {port: free_port() for port in set(_LOOPBACK_PORT.findall(text))}
+    return _LOOPBACK_PORT.sub(lambda m: f"127.0.0.1:{ports[m.group(1)]}", text)
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory) -> Iterator[LocalStackClient]:
+    """Given the whole relay running locally (`make run`), on free ports, with fast retries."""
+    with running_stack(tmp_path_factory.mktemp("local-stack"), config_on_free_ports()) as stack:
+        yield stack
 
 
 @pytest.fixture

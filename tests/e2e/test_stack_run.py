@@ -14,7 +14,7 @@ import pytest
 
 from local.commands import send_event
 from testkit import LOCAL_SHOPIFY_SECRET
-from tests.e2e.conftest import REPO_ROOT, STARTUP_SECONDS, _config_on_free_ports, free_port
+from tests.e2e.conftest import REPO_ROOT, STARTUP_SECONDS, config_on_free_ports, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,7 @@ def test_the_banner_names_given_secrets_and_ctrl_c_stops_without_tracebacks(tmp_
     When a webhook has warmed a function and Ctrl-C reaches the whole process group, Then the stack
     stops with status 0 and no KeyboardInterrupt traceback from any worker."""
     config = tmp_path / "relay.yaml"
-    _config_on_free_ports(config)
+    config.write_text(config_on_free_ports(), encoding="utf-8")
     port = free_port()
     process = relay_local_run(
         *("--config", str(config), "--port", str(port), "--moto-port", str(free_port())),
@@ -83,7 +83,7 @@ def test_a_non_loopback_host_is_refused_unless_allowed():
 def test_a_taken_sandbox_port_names_the_config_not_port_or_moto_port(tmp_path):
     # Given the local config on free ports, and the Scanova sandbox's port taken by another program
     config = tmp_path / "relay.yaml"
-    _config_on_free_ports(config)
+    config.write_text(config_on_free_ports(), encoding="utf-8")
     scanova_port = int(config.read_text().split("http://127.0.0.1:", 1)[1].split()[0])
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", scanova_port))

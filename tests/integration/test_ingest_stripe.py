@@ -236,7 +236,9 @@ def test_the_event_id_is_claimed_in_dynamodb_for_at_least_3_days(ingest):
     ingest.post(request(checkout()))
     (item,) = ingest.table_items()
     assert item["status"]["S"] == "COMPLETED"
-    assert item["id"]["S"].startswith("idempotency#stripe#")  # its key space (relay.keyspaces)
+    # Its key space (relay.keyspaces), the same for every function that relays Stripe events
+    # (the webhook function, ReconcileFunction, relay backfill).
+    assert item["id"]["S"].startswith("idempotency#stripe#")
     assert int(item["expiration"]["N"]) >= before + 3 * 24 * 3600  # Stripe retries for 3 days
     assert json.loads(item["data"]["S"])["conversions"] == [CHECKOUT_PURCHASE]
 

@@ -9,14 +9,19 @@ import pytest
 from pydantic import BaseModel
 from relay.sources.events import EventsSettings
 from relay.sources.hubspot import HubSpotSettings
+from relay.sources.paddle import PaddleSettings
 from relay.sources.pipedrive import PipedriveSettings
+from relay.sources.shopify import ShopifySettings
+from relay.sources.stripe import StripeSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = (REPO / "docs" / "sources.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
-    "model", [HubSpotSettings, PipedriveSettings, EventsSettings], ids=lambda m: m.__name__
+    "model",
+    [HubSpotSettings, PipedriveSettings, EventsSettings, StripeSettings, PaddleSettings, ShopifySettings],
+    ids=lambda m: m.__name__,
 )
 def test_every_setting_is_documented(model: type[BaseModel]):
     missing = [name for name in model.model_fields if f"`{name}`" not in DOC]

@@ -142,8 +142,10 @@ def test_a_redelivery_has_the_same_key_but_another_change_does_not():
     again = testkit.hubspot_deal_stage_change(attempt=3, event_id=2)
     other_stage = testkit.hubspot_deal_stage_change(stage="closedlost")
     keys = [SOURCE.parse(request([e]))[0].event_id for e in (first, again, other_stage)]
-    # Then the redelivery keys alike, the other stage does not
+    # Then the redelivery keys alike, the other stage does not; a stage change is keyed by deal
+    # and stage, the key relay backfill rebuilds from the CRM search
     assert keys[0] == keys[1] != keys[2]
+    assert keys[0] == f"deal:{testkit.HUBSPOT_WON_DEAL_ID}:dealstage:closedwon"
 
 
 def test_a_property_value_never_appears_in_the_key():

@@ -108,14 +108,27 @@ def test_a_v2_notification_is_action_dot_entity_about_the_entity():
 
 def test_a_retry_keys_alike_and_another_change_does_not():
     # Given a notification, its retry (attempt 2, another meta id) and a later change of the same deal
-    first = testkit.pipedrive_deal_won()
+    first = testkit.pipedrive_notification("change", "deal", testkit.pipedrive_deal(), {"title": "Plan"})
     retry = json.loads(json.dumps(first))
     retry["meta"].update(attempt=2, id="another-delivery")
-    later = testkit.pipedrive_deal_won()
+    later = json.loads(json.dumps(first))
     later["data"]["update_time"] = "2026-01-02T00:00:00Z"
     keys = [SOURCE.parse(request(n))[0].event_id for n in (first, retry, later)]
     assert keys[0] == keys[1] != keys[2]
     assert keys[0].startswith("deal:9101:change:")
+
+
+def test_a_deal_becoming_won_is_keyed_by_the_deal():
+    # Given the deal won by a change, created won, and a retry: the key the deals API can rebuild
+    changed = testkit.pipedrive_deal_won()
+    created = testkit.pipedrive_notification("create", "deal", testkit.pipedrive_deal())
+    retry = json.loads(json.dumps(changed))
+    retry["meta"].update(attempt=3)
+    keys = {SOURCE.parse(request(n))[0].event_id for n in (changed, created, retry)}
+    assert keys == {"deal:9101:won"}
+    # A change of a deal that was already won is another fact
+    still_won = testkit.pipedrive_notification("change", "deal", testkit.pipedrive_deal(), {"status": "won"})
+    assert SOURCE.parse(request(still_won))[0].event_id != "deal:9101:won"
 
 
 def test_webhooks_v1_are_refused_with_a_hint():

@@ -17,7 +17,7 @@ from relay.errors import MissingSignatureError, PayloadError, SignatureError
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import map_event
 from relay.models import DeliveryJob, conversion_id
-from relay.sources.shopify import DEFAULTS, SOURCE, builtin_rules, derived
+from relay.sources.shopify import DEFAULTS, SOURCE, builtin_rules, derived, paid_order_key
 
 import testkit
 
@@ -63,10 +63,15 @@ def test_either_secret_of_a_rotation_verifies_and_unsigned_is_refused():
 # --- parse ---------------------------------------------------------------------------------------
 
 
-def test_the_topic_names_the_event_and_the_signed_body_keys_it():
+def test_the_topic_names_the_event_and_the_order_keys_a_paid_order():
+    # The orders API knows no webhook ids: keyed by the order, a backfilled order is the same claim.
     (event,) = SOURCE.parse(request(testkit.shopify_order(), x_shopify_triggered_at="2030-01-01T00:00:00Z"))
     assert (event.event_type, event.object_type) == ("orders/paid", "orders")
-    assert event.event_id == f"orders/paid:{testkit.SHOPIFY_ORDER_ID}"
+    assert (
+        event.event_id
+        == f"orders/paid:{testkit.SHOPIFY_ORDER_ID}"
+        == paid_order_key(testkit.SHOPIFY_ORDER_ID)
+    )
     assert event.object_id == str(testkit.SHOPIFY_ORDER_ID)
     # And the time is the body's updated_at, not the unsigned X-Shopify-Triggered-At
     assert event.occurred_at == datetime(2026, 1, 1, 5, 0, 5, tzinfo=UTC)

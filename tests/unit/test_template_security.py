@@ -62,6 +62,16 @@ KEY_SPACES: dict[str, dict[str, set[str]]] = {
     },
     **{function: {LEDGER_KEYS: {"dynamodb:GetItem", "dynamodb:UpdateItem"}} for function in DELIVER},
     "ReplayFunction": {LEDGER_KEYS: {"dynamodb:GetItem", "dynamodb:DeleteItem"}},
+    # Relays every source's missed events: their claims, and the parked events it reads and forgets.
+    "ReconcileFunction": {
+        f"{keyspaces.IDEMPOTENCY}*": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+        f"{keyspaces.PARKED}*": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+    },
 }
 
 

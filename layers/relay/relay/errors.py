@@ -244,3 +244,20 @@ class EnrichmentError(RelayError):
     """Data an event's rules need could not be read from the provider's API (e.g. HubSpot's
     CRM: timeout, 5xx, 429, a refused token); the ingest claim is released and the provider
     retries."""
+
+
+# --- backfill and reconcile from the providers' APIs -----------------------------------
+
+
+class BackfillError(RelayError):
+    """A backfill cannot go on (bad options, a provider API refused or kept failing); what was
+    relayed stays relayed, and a second run picks up from there."""
+
+
+class ProviderApiError(BackfillError):
+    """A provider's API answered an error the reader does not retry (401/403/4xx), or kept
+    failing (5xx, 429, timeouts) past its retries. `status` is the last HTTP status, if any."""
+
+    def __init__(self, reason: str, *, status: int | None = None):
+        self.status = status
+        super().__init__(reason)

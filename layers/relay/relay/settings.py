@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from relay.backfill.readers import READERS
 from relay.errors import ConfigError, validation_problems
 from relay.vendors.registry import VENDORS
 
@@ -103,4 +104,40 @@ class ReplaySettings(CommonSettings):
                 for kind, spec in VENDORS.items()
             }
             env = {**env, "vendor_queues": queues}
+        return env
+
+
+class ReadKey(BaseModel):
+    """Where a provider's read key is: a Secrets Manager name, or (local runs, tests) the key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    secret_name: str | None = None
+    value: str | None = None
+
+
+class ReconcileSettings(IngestSettings):
+    """ReconcileFunction's environment: the ingest one (table, queues, the HubSpot token for its
+    CRM reads) plus the window and each provider's read key; a provider without one is off."""
+
+    window_hours: float = Field(
+        default=26, alias="RECONCILE_WINDOW_HOURS", gt=0, le=24 * 90, description="each run reads so far back"
+    )
+    read_keys: dict[str, ReadKey] = Field(
+        default_factory=dict,
+        description="provider → <PROVIDER>_READ_KEY_SECRET_NAME (or <PROVIDER>_READ_KEY), where set",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_keys(cls, env: Any) -> Any:
+        if isinstance(env, Mapping) and "read_keys" not in env:
+            keys = {
+                provider: {
+                    "secret_name": env.get(spec.secret_name_variable),
+                    "value": env.get(spec.inline_variable),
+                }
+                for provider, spec in READERS.items()
+            }
+            env = {**env, "read_keys": {p: k for p, k in keys.items() if k["secret_name"] or k["value"]}}
         return env

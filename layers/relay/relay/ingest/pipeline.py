@@ -1,4 +1,5 @@
-"""The ingest pipeline, the same for every provider.
+"""The ingest pipeline, the same for every provider (and for events read back from the
+providers' APIs by `relay backfill` and ReconcileFunction: `relay_event`, from the claim on).
 
 verify the signature on the raw body → parse (an authentic body or event the relay cannot use
 is parked: 2xx "parked" with its reason, relay.parking) → skip test-mode and unused event types
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
@@ -25,7 +26,11 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS
 from relay import keyspaces, secrets
 from relay.config import RelayConfig, Source, load_config
 from relay.errors import ClaimInProgressError, MappingError, PayloadError, RequestError
@@ -41,6 +46,14 @@ from relay.sources.spec import SourceSpec, load_source
 logger = Logger(child=True)
 
 FINGERPRINT_CHARS = 32
+Outcome = Literal["relayed", "duplicate", "ignored", "parked"]
+
+
+class Relayed(NamedTuple):
+    """What `relay_event` did with one event, and the answer its webhook would have had."""
+
+    outcome: Outcome
+    result: dict[str, Any]
 
 
 class IngestPipeline:
@@ -64,15 +77,19 @@ class IngestPipeline:
         self._signing_secrets = signing_secrets
         self._queues = queues
         self._parked = parked
+        self._persistence = persistence
         self._idempotency = idempotency
         self._metrics = metrics
         self._ran = False
-        # Records are keyed idempotency#<source>#<hash>: the function's IAM allows no other keys.
+        # Claims are keyed idempotency#<source>#<hash> in every function that relays this source's
+        # events (its webhook function, ReconcileFunction, `relay backfill`), so an event that
+        # arrives both ways counts once; the webhook function's IAM allows no other keys.
+        self._claim_prefix = keyspaces.idempotency_prefix(spec.name)
         self._process_once = idempotent_function(
             data_keyword_argument="claim",
             persistence_store=persistence,
             config=idempotency,
-            key_prefix=keyspaces.idempotency_prefix(spec.name),
+            key_prefix=self._claim_prefix,
         )(self._process)
 
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -101,26 +118,62 @@ class IngestPipeline:
 
     def _one(self, event: ProviderEvent) -> dict[str, Any]:
         self._metrics.add_metric(name="WebhookReceived", unit=MetricUnit.Count, value=1)
+        outcome, result = self._relay(event)
+        if outcome == "duplicate":
+            self._metrics.add_metric(name="WebhookDuplicate", unit=MetricUnit.Count, value=1)
+        return result
+
+    # --- events read back from the provider (relay backfill, ReconcileFunction) -------------
+
+    def relay_event(
+        self, event: ProviderEvent, *, destinations: Collection[str] | None = None, context: Any = None
+    ) -> Relayed:
+        """An authentic event read from the provider's API, through the webhook's own steps.
+
+        Without `destinations` it is claimed under the key its webhook claims (an event that
+        arrives both ways counts once; a duplicate answers like the first). With them it goes
+        to those destinations only and claims nothing: a destination added later gets events
+        already relayed to the others, and its delivery ledger keeps each one exactly-once.
+        `context` (a Lambda context, or anything with get_remaining_time_in_millis) bounds how
+        long an interrupted claim blocks the event.
+        """
+        if context is not None:
+            self._idempotency.register_lambda_context(context)
+        return Relayed(*self._relay(event, destinations))
+
+    def seen(self, event: ProviderEvent) -> bool:
+        """Whether the event's claim exists: relayed already, or being relayed (a dry run asks)."""
+        self._persistence.configure(self._idempotency, key_prefix=self._claim_prefix)
+        try:
+            record = self._persistence.get_record({"provider": event.provider, "event_id": event.event_id})
+        except IdempotencyItemNotFoundError:
+            return False
+        return record is not None and record.status != STATUS_CONSTANTS["EXPIRED"]
+
+    def _relay(
+        self, event: ProviderEvent, destinations: Collection[str] | None = None
+    ) -> tuple[Outcome, dict[str, Any]]:
         log = {"provider": event.provider, "event_id": event.event_id, "event_type": event.event_type}
         if not event.livemode and not self.source.allow_test_mode:
-            return self._ignored(event, "test_mode_not_allowed", log)
+            return "ignored", self._ignored(event, "test_mode_not_allowed", log)
         if event.event_type not in self._handled:
-            return self._ignored(event, "unsupported_event_type", log)
+            return "ignored", self._ignored(event, "unsupported_event_type", log)
         self._ran = False
+        claim = {"provider": event.provider, "event_id": event.event_id}
         try:
-            result = self._process_once(
-                claim={"provider": event.provider, "event_id": event.event_id}, event=event
-            )
+            if destinations is not None:  # no claim: each destination's ledger dedupes
+                return "relayed", self._process(claim=claim, event=event, only=destinations)
+            result = self._process_once(claim=claim, event=event)
         except IdempotencyAlreadyInProgressError as exc:
             raise ClaimInProgressError(f"event {event.event_id} is being processed; retry shortly") from exc
         except MappingError as exc:  # the idempotency claim is released: a backfill may try again
-            return self._park(event, exc.code, str(exc), content_key(event.payload, FINGERPRINT_CHARS))
+            fingerprint = content_key(event.payload, FINGERPRINT_CHARS)
+            return "parked", self._park(event, exc.code, str(exc), fingerprint)
         if not self._ran:
-            self._metrics.add_metric(name="WebhookDuplicate", unit=MetricUnit.Count, value=1)
             logger.info("duplicate event answered like the first", extra=log)
             # The first answer, marked: nothing was queued again (the sender may not know it sent twice).
-            return {**result, "duplicate": True}
-        return result
+            return "duplicate", {**result, "duplicate": True}
+        return "relayed", result
 
     def _ignored(self, event: ProviderEvent, reason: str, log: dict[str, Any]) -> dict[str, Any]:
         self._count("WebhookIgnored", {"reason": reason})
@@ -154,7 +207,9 @@ class IngestPipeline:
         )
         return self._park(event, exc.code, exc.reason, fingerprint)
 
-    def _process(self, *, claim: dict[str, str], event: ProviderEvent) -> dict[str, Any]:
+    def _process(
+        self, *, claim: dict[str, str], event: ProviderEvent, only: Collection[str] | None = None
+    ) -> dict[str, Any]:
         self._ran = True
         if self.spec.enrich is not None:
             event = self.spec.enrich(event)
@@ -163,7 +218,7 @@ class IngestPipeline:
         skipped: Counter[str] = Counter()
         destinations = self.config.enabled_destinations
         for item in mapped:
-            for name in self._destinations_of(item.destinations):
+            for name in self._destinations_of(item.destinations, only):
                 destination = destinations.get(name)
                 if destination is None:
                     continue  # disabled in the config
@@ -195,8 +250,12 @@ class IngestPipeline:
         )
         return result
 
-    def _destinations_of(self, rule_destinations: list[str] | None) -> list[str]:
-        return destinations_of(self.config, self.source, rule_destinations)
+    def _destinations_of(
+        self, rule_destinations: list[str] | None, only: Collection[str] | None = None
+    ) -> list[str]:
+        """mapping.destinations_of; a destination-scoped backfill (`only`) keeps just its own."""
+        chosen = destinations_of(self.config, self.source, rule_destinations)
+        return chosen if only is None else [name for name in chosen if name in only]
 
     def _count(self, name: str, dimensions: dict[str, str]) -> None:
         # One metric per dimension set: Metrics' shared dimensions would mix reasons.
@@ -211,8 +270,16 @@ class IngestPipeline:
                 metric.add_dimension(name=key, value=value)
 
 
-def build_ingest(source_name: str, metrics: Metrics, environ: dict[str, str] | None = None) -> IngestPipeline:
-    """Everything an ingest function needs, built once at cold start from its environment."""
+def build_ingest(
+    source_name: str,
+    metrics: Metrics,
+    environ: dict[str, str] | None = None,
+    *,
+    dynamodb: Any = None,
+    sqs: Any = None,
+) -> IngestPipeline:
+    """Everything an ingest function needs, built once at cold start from its environment
+    (`relay backfill` passes the clients of the stack it works on)."""
     settings = IngestSettings.from_env(environ)
     config = load_config(settings.relay_config)
     spec = load_source(source_name)
@@ -221,7 +288,7 @@ def build_ingest(source_name: str, metrics: Metrics, environ: dict[str, str] | N
     kinds = {name: d.kind for name, d in config.destinations.items()}
     # One boto3 session for both clients: Powertools would otherwise open its own, which
     # re-reads botocore's models and endpoints (~40 ms of every cold start).
-    dynamodb = boto3.client("dynamodb")
+    dynamodb = dynamodb or boto3.client("dynamodb")
     persistence = DynamoDBPersistenceLayer(table_name=settings.table_name, boto3_client=dynamodb)
     idempotency = IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_seconds)
 
@@ -236,7 +303,7 @@ def build_ingest(source_name: str, metrics: Metrics, environ: dict[str, str] | N
         spec=spec,
         config=config,
         signing_secrets=signing_secrets,
-        queues=JobQueues(boto3.client("sqs"), settings.queue_urls, kinds),
+        queues=JobQueues(sqs or boto3.client("sqs"), settings.queue_urls, kinds),
         parked=ParkedEvents(dynamodb, settings.table_name),
         persistence=persistence,
         idempotency=idempotency,

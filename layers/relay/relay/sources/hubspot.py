@@ -20,11 +20,15 @@ Deduplication: HubSpot's eventId is not unique. A redelivery repeats the notific
 only attemptNumber changed, so an event is keyed by portal, subscription, object and
 occurredAt plus a digest of all its other fields (property name and value, change source…):
 two notifications that differ in anything but the attempt are two facts, and the property
-value (which may be an email address) never appears in the key itself.
+value (which may be an email address) never appears in the key itself. A deal's move to a
+stage (dealstage changes, what the purchase rules read) is keyed by deal and stage,
+`deal:<id>:dealstage:<stage>` (stage_change_key): a redelivery repeats it, and it is the key
+`relay backfill` builds from the CRM search, so a won deal that arrives both ways counts once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Annotated, Any
@@ -50,6 +54,7 @@ from relay.settings import IngestSettings
 from relay.sources.hubspot_crm import HubSpotCrm, first_contact_id, is_object_id
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
+    absolute_url,
     content_key,
     event_time,
     load_json,
@@ -93,28 +98,25 @@ _HubSpotId = Annotated[StrictInt | StrictStr, AfterValidator(_integer_id)]
 _Property = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$", max_length=100)]
 
 
-def _url(value: str | None) -> str | None:
-    if value is not None and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
-        raise ValueError("must be an absolute http(s) URL")
-    return value
-
-
 class HubSpotSettings(BaseModel):
     """`sources.hubspot.settings` of the relay config."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     require_v3: bool = Field(default=True, description="refuse v1/v2 signatures (replayable)")
-    public_url: Annotated[str | None, AfterValidator(_url)] = Field(
+    public_url: Annotated[str | None, AfterValidator(absolute_url)] = Field(
         default=None, description="the URL HubSpot calls, if API Gateway sees another host"
     )
-    api_base: Annotated[str, AfterValidator(_url)] = "https://api.hubapi.com"
+    api_base: Annotated[str, AfterValidator(absolute_url)] = "https://api.hubapi.com"
     timeout_seconds: float = Field(default=3.0, gt=0, le=8, description="read timeout of a CRM call")
     won_stages: dict[_Id, list[_Id]] = Field(
         default_factory=lambda: {"default": ["closedwon"]},
         description="pipeline id → the stage ids that mean won; '*' matches any pipeline",
     )
     default_currency: str | None = Field(default=None, description="for deals without deal_currency_code")
+    portal_id: int | None = Field(
+        default=None, description="your HubSpot account id (relay backfill asks the account API if unset)"
+    )
     properties: dict[AttributionKey, _Property | None] = Field(
         default_factory=dict,
         description="attribution key → the deal/contact property holding it (default: same name); "
@@ -209,15 +211,32 @@ def _event_type(event: _Event) -> tuple[str, str | None]:
     return event.subscriptionType, kind or None
 
 
+STAGE_PROPERTY = "dealstage"
+_STAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")  # a stage id, never free text, goes in a key
+
+
+def _changed_stage(payload: dict[str, Any]) -> str | None:
+    if payload.get("propertyName") == STAGE_PROPERTY and payload.get("propertyValue") is not None:
+        return str(payload["propertyValue"])
+    return None
+
+
+def stage_change_key(deal_id: int | str, stage: str) -> str:
+    """The claim key of a deal's move to a stage (a won deal is one purchase whatever its path)."""
+    return f"deal:{deal_id}:{STAGE_PROPERTY}:{stage}"
+
+
 def _subscription_event(document: dict[str, Any], index: int) -> ProviderEvent:
     event = validated(_Event, document, f"a HubSpot event (events[{index}])")
     event_type, object_type = _event_type(event)
-    # Everything but the attempt counter (and the non-unique eventId) identifies the event.
-    identifying = {k: v for k, v in document.items() if k not in ("attemptNumber", "eventId")}
-    object_id = event.objectId
-    return ProviderEvent(
-        provider="hubspot",
-        event_id=":".join(
+    object_id = None if event.objectId is None else str(event.objectId)
+    stage = _changed_stage(document)
+    if event_type == "deal.propertyChange" and object_id is not None and stage and _STAGE_ID.match(stage):
+        event_id = stage_change_key(object_id, stage)
+    else:
+        # Everything but the attempt counter (and the non-unique eventId) identifies the event.
+        identifying = {k: v for k, v in document.items() if k not in ("attemptNumber", "eventId")}
+        event_id = ":".join(
             [
                 str(event.portalId),
                 str(event.subscriptionId),
@@ -225,7 +244,10 @@ def _subscription_event(document: dict[str, Any], index: int) -> ProviderEvent:
                 str(event.occurredAt),
                 content_key(identifying, 16),
             ]
-        ),
+        )
+    return ProviderEvent(
+        provider="hubspot",
+        event_id=event_id,
         event_type=event_type,
         payload=document,
         occurred_at=event_time(event.occurredAt, f"a HubSpot event (events[{index}])"),
@@ -263,12 +285,6 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
 
 
 # --- enrich: the CRM reads ------------------------------------------------------------------
-
-
-def _changed_stage(payload: dict[str, Any]) -> str | None:
-    if payload.get("propertyName") == "dealstage" and payload.get("propertyValue") is not None:
-        return str(payload["propertyValue"])
-    return None
 
 
 def make_enrich(
@@ -391,4 +407,11 @@ SOURCE = SourceSpec(
     configure=configure,
 )
 
-__all__ = ["SOURCE", "HubSpotEnvironment", "HubSpotSettings", "make_enrich", "signed_url"]
+__all__ = [
+    "SOURCE",
+    "HubSpotEnvironment",
+    "HubSpotSettings",
+    "make_enrich",
+    "signed_url",
+    "stage_change_key",
+]

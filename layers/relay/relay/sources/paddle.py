@@ -21,13 +21,22 @@ still counts once).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
 from relay.ingest import signatures
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import DefaultPaths, ProviderEvent
-from relay.sources.payloads import ATTRIBUTION_KEYS, checked_money, event_time, load_json, validated
+from relay.sources.payloads import (
+    ATTRIBUTION_KEYS,
+    absolute_url,
+    checked_money,
+    event_time,
+    load_json,
+    source_settings,
+    validated,
+)
 from relay.sources.spec import SourceSpec
 
 DEFAULT_TOLERANCE_SECONDS = 5
@@ -66,7 +75,28 @@ DEFAULTS = DefaultPaths(
 )
 
 
+class PaddleSettings(BaseModel):
+    """`sources.paddle.settings` of the relay config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_base: Annotated[str, AfterValidator(absolute_url)] = Field(
+        default="https://api.paddle.com",
+        description="the Paddle API relay backfill reads (a sandbox account: https://sandbox-api.paddle.com)",
+    )
+    notification_setting_id: str | None = Field(
+        default=None,
+        pattern=r"^ntfset_[a-z0-9]+$",
+        description="the relay's notification destination: reconcile lists only its failed notifications",
+    )
+
+
+def settings_of(source: Source) -> PaddleSettings:
+    return source_settings(PaddleSettings, source, "paddle")
+
+
 def builtin_rules(source: Source) -> tuple[Rule, ...]:
+    settings_of(source)  # validated at cold start: a bad block fails the init
     return (
         Rule(event=_COMPLETED, name="purchase", when=f"{_PAID} && !({_RENEWAL})", **_TRANSACTION),
         Rule(event=_COMPLETED, name=source.renewal_name, when=f"{_PAID} && {_RENEWAL}", **_TRANSACTION),

@@ -18,6 +18,7 @@ import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar, get_args
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 from relay import money
@@ -73,6 +74,13 @@ def source_settings(model: type[Model], source: Source, provider: str) -> Model:
     except ValidationError as exc:
         problems = validation_problems(exc, prefix=("sources", provider, "settings"))
         raise ConfigError(f"invalid {provider} settings", problems) from exc
+
+
+def absolute_url(value: str | None) -> str | None:
+    """A settings validator: an absolute http(s) URL (an API base, a public URL), or None."""
+    if value is not None and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
+        raise ValueError("must be an absolute http(s) URL")
+    return value
 
 
 def with_relay(payload: dict[str, Any], **derived: Any) -> dict[str, Any]:

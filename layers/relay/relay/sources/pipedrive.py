@@ -15,9 +15,12 @@ the field's 40-character key (or a list: deal and person fields have different k
 
 Deduplication: webhooks v2 promise one notification per change, but a failed delivery is
 retried with `meta.attempt` increased, and `meta.id` was the object id in v1, so neither is
-a safe key. An event is keyed by entity, entity id, action and a digest of `data` and
-`previous`: a redelivery repeats them exactly, and two changes differ at least in
-data.update_time.
+a safe key. A deal becoming won (the purchase rules' events) is keyed by the deal,
+`deal:<id>:won` (won_deal_key): a redelivery repeats it, and it is the key `relay backfill`
+builds from the deals API, so a deal that arrives both ways counts once (a deal won twice is
+one purchase anyway: its conversion id is the deal's). Any other event is keyed by entity,
+entity id, action and a digest of `data` and `previous`: a redelivery repeats them exactly,
+and two changes differ at least in data.update_time.
 """
 
 from __future__ import annotations
@@ -27,13 +30,23 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    model_validator,
+)
 from relay.config import AttributionKey, Rule, Source, ValueSpec
 from relay.errors import MalformedSecretError, PayloadError
 from relay.ingest import signatures
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import DefaultPaths, ProviderEvent
 from relay.sources.payloads import (
+    absolute_url,
     checked_money,
     content_key,
     event_time,
@@ -58,6 +71,10 @@ class PipedriveSettings(BaseModel):
     custom_fields: dict[AttributionKey, _FieldKey | list[_FieldKey]] = Field(
         default_factory=dict,
         description="attribution key → custom field key(s) (Settings > Data fields > API key)",
+    )
+    api_base: Annotated[str, AfterValidator(absolute_url)] = Field(
+        default="https://api.pipedrive.com",
+        description="the API relay backfill lists won deals from (your company domain works too)",
     )
 
 
@@ -120,6 +137,22 @@ class _Data(BaseModel):
     id: _EntityId | None = None
 
 
+WON = "won"
+
+
+def won_deal_key(deal_id: int | str) -> str:
+    """The claim key of a deal's becoming won (one purchase fact per deal)."""
+    return f"deal:{deal_id}:{WON}"
+
+
+def _becomes_won(meta: _Meta, data: dict[str, Any], previous: dict[str, Any] | None) -> bool:
+    """What the purchase rules convert: a deal created won, or changed from another status."""
+    if meta.entity != "deal" or data.get("status") != WON:
+        return False
+    before = (previous or {}).get("status")
+    return meta.action == "create" or (meta.action == "change" and before is not None and before != WON)
+
+
 def parse(request: WebhookRequest) -> list[ProviderEvent]:
     document = load_json(request.body)
     if isinstance(document, dict) and "current" in document and "data" not in document:
@@ -131,11 +164,15 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
     data_id = validated(_Data, data, "a Pipedrive webhooks v2 notification (data)").id
     object_id = meta.entity_id if meta.entity_id is not None else data_id
     object_id = None if object_id is None else str(object_id)
-    digest = content_key({"data": envelope.data, "previous": envelope.previous})
+    if object_id is not None and _becomes_won(meta, data, envelope.previous):
+        event_id = won_deal_key(object_id)
+    else:
+        digest = content_key({"data": envelope.data, "previous": envelope.previous})
+        event_id = f"{meta.entity}:{object_id or '-'}:{meta.action}:{digest}"
     return [
         ProviderEvent(
             provider="pipedrive",
-            event_id=f"{meta.entity}:{object_id or '-'}:{meta.action}:{digest}",
+            event_id=event_id,
             event_type=f"{meta.action}.{meta.entity}",
             payload=document,
             occurred_at=event_time(meta.timestamp, "a Pipedrive webhooks v2 notification"),

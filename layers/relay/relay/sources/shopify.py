@@ -17,7 +17,11 @@ X-Shopify-Webhook-Id or another X-Shopify-Topic. Hence:
 - the unsigned X-Shopify-Shop-Domain is used only if it is a *.myshopify.com name, and the
   event time is the body's own (X-Shopify-Triggered-At only when the body has none).
 
-The topic is the X-Shopify-Topic header.
+The topic is the X-Shopify-Topic header. The dedup key comes from what the signature covers:
+the topic and the body's own id (`orders/paid:<order id>`, see dedup_key; a body digest is
+added for topics that repeat per object). A redelivery repeats it, and it is the key
+`relay backfill` builds from the orders API (paid_order_key), which knows no webhook ids, so an
+order that arrives both ways counts once.
 
 Built-in rules:
 - orders/paid → purchase, keyed by the order id: `total_price` (a major-unit decimal string)
@@ -41,7 +45,16 @@ from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    model_validator,
+)
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
 from relay.errors import MappingError, PayloadError
 from relay.ingest import signatures
@@ -49,10 +62,12 @@ from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import DefaultPaths, ProviderEvent, parse_time
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
+    absolute_url,
     checked_money,
     content_key,
     event_time,
     load_json,
+    source_settings,
     validated,
     with_relay,
 )
@@ -113,7 +128,35 @@ DEFAULTS = DefaultPaths(
 )
 
 
+class ShopifySettings(BaseModel):
+    """`sources.shopify.settings` of the relay config: where relay backfill reads orders."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shop_domain: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$",
+        description="the shop's myshopify.com domain (the Admin API's host)",
+    )
+    api_version: str = Field(default="2025-07", pattern=r"^\d{4}-\d{2}$", description="Admin API version")
+    api_base: Annotated[str | None, AfterValidator(absolute_url)] = Field(
+        default=None,
+        description="the Admin API instead of https://<shop_domain>/admin/api/<api_version> (local stack)",
+    )
+
+    @property
+    def admin_api(self) -> str | None:
+        if self.api_base:
+            return self.api_base.rstrip("/")
+        return f"https://{self.shop_domain}/admin/api/{self.api_version}" if self.shop_domain else None
+
+
+def settings_of(source: Source) -> ShopifySettings:
+    return source_settings(ShopifySettings, source, "shopify")
+
+
 def builtin_rules(source: Source) -> tuple[Rule, ...]:
+    settings_of(source)  # validated at cold start: a bad block fails the init
     return (
         Rule(
             event="orders/paid",
@@ -231,6 +274,15 @@ def dedup_key(topic: str, document: dict[str, Any]) -> str:
 def _shop_domain(request: WebhookRequest) -> str | None:
     domain = (request.header("x-shopify-shop-domain") or "").strip().lower()
     return domain if _SHOP_DOMAIN.fullmatch(domain) else None
+
+
+ORDERS_PAID = "orders/paid"
+
+
+def paid_order_key(order_id: int | str) -> str:
+    """The claim key of an order's orders/paid event: dedup_key's for that topic (a backfill,
+    reading the orders API, builds it without the webhook)."""
+    return f"{ORDERS_PAID}:{order_id}"
 
 
 def parse(request: WebhookRequest) -> list[ProviderEvent]:

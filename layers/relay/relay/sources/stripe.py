@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
 from relay.errors import MappingError, PayloadError, validation_problems
 from relay.ingest import signatures
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import DefaultPaths, ProviderEvent, parse_time
-from relay.sources.payloads import ATTRIBUTION_KEYS
+from relay.sources.payloads import ATTRIBUTION_KEYS, absolute_url, source_settings
 from relay.sources.spec import SourceSpec
 
 DEFAULT_TOLERANCE_SECONDS = 300
@@ -99,7 +100,23 @@ DEFAULTS = DefaultPaths(
 )
 
 
+class StripeSettings(BaseModel):
+    """`sources.stripe.settings` of the relay config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_base: Annotated[str, AfterValidator(absolute_url)] = Field(
+        default="https://api.stripe.com",
+        description="where relay backfill and ReconcileFunction list events (the local stack: its sandbox)",
+    )
+
+
+def settings_of(source: Source) -> StripeSettings:
+    return source_settings(StripeSettings, source, "stripe")
+
+
 def builtin_rules(source: Source) -> tuple[Rule, ...]:
+    settings_of(source)  # validated at cold start: a bad block fails the init
     paid_checkout = {
         "name": "purchase",
         "order_key": _ORDER_OF_CHECKOUT,

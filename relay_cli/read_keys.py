@@ -1,0 +1,96 @@
+"""The providers' read keys for `relay backfill`: from the environment, or the stack's secrets.
+
+For each provider, in order: `<PROVIDER>_READ_KEY` in the environment (a key in hand); the
+secret named by the stack's `<Provider>ReadKeySecretName` parameter (`--stack`), or the local
+stack's `conversion-relay/<provider>-read-key` (`--local`). A provider without one cannot be
+read. The HubSpot source's own CRM reads (the enrich step) use `HUBSPOT_TOKEN`, else the
+secret of the stack's `HubSpotTokenSecretName`, else the HubSpot read key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from relay.backfill.readers import READERS
+from relay.errors import BackfillError
+from relay.secrets import split_values
+
+from relay_cli.targets import Target
+
+HUBSPOT_TOKEN_PARAMETER = "HubSpotTokenSecretName"  # noqa: S105 - a parameter's name
+
+
+class ReadKeys:
+    def __init__(self, target: Target, stack: str | None):
+        self._target = target
+        self._parameters = _stack_parameters(target, stack) if stack else {}
+        endpoint = target.sqs.meta.endpoint_url if target.local else None
+        self._secrets = target.session.client("secretsmanager", endpoint_url=endpoint)
+
+    def secret_name(self, provider: str) -> str | None:
+        spec = READERS[provider]
+        if self._target.local:
+            from local.stack.secrets import local_read_key_secret  # the local stack's convention
+
+            return local_read_key_secret(provider)
+        return self._parameters.get(spec.template_parameter) or None
+
+    def available(self, provider: str) -> bool:
+        if os.environ.get(READERS[provider].inline_variable):
+            return True
+        name = self.secret_name(provider)
+        return bool(name) and self._exists(name)
+
+    def key(self, provider: str) -> Callable[[], str]:
+        inline = os.environ.get(READERS[provider].inline_variable)
+        if inline:
+            return lambda: inline
+        name = self.secret_name(provider)
+        if not name:
+            raise BackfillError(
+                f"no read key for {provider}: set {READERS[provider].inline_variable}, or the stack's "
+                f"{READERS[provider].template_parameter} ({READERS[provider].key})"
+            )
+        value = self._read(name)  # once: a backfill is short, and a bad key fails here, early
+        return lambda: value
+
+    def hubspot_token(self) -> str | None:
+        if os.environ.get("HUBSPOT_TOKEN"):
+            return os.environ["HUBSPOT_TOKEN"]
+        name = self._parameters.get(HUBSPOT_TOKEN_PARAMETER)
+        if self._target.local:
+            from local.stack.secrets import HUBSPOT_TOKEN, template_default
+
+            name = template_default(HUBSPOT_TOKEN.parameter)
+        if name and self._exists(name):
+            return self._read(name)
+        return self.key("hubspot")() if self.available("hubspot") else None
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self._secrets.describe_secret(SecretId=name)
+        except (BotoCoreError, ClientError):
+            return False
+        return True
+
+    def _read(self, name: str) -> str:
+        try:
+            raw = self._secrets.get_secret_value(SecretId=name)["SecretString"]
+        except (BotoCoreError, ClientError) as exc:
+            raise BackfillError(f"cannot read secret {name!r} ({type(exc).__name__})") from exc
+        values = split_values(raw)
+        if not values:
+            raise BackfillError(f"secret {name!r} is empty")
+        return values[0]
+
+
+def _stack_parameters(target: Target, stack: str) -> dict[str, str]:
+    client: Any = target.session.client("cloudformation")
+    try:
+        (found,) = client.describe_stacks(StackName=stack)["Stacks"]
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        raise BackfillError(f"cannot read stack {stack}: {exc}") from exc
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in found.get("Parameters", [])}
