@@ -47,6 +47,7 @@ from local.stack.aws import (
     ensure_port_free,
     is_loopback_host,
 )
+from local.stack.describe import banner, dashboard_page, provider_of, shown_path, stack_info
 from local.stack.logs import compact
 from local.stack.sandboxes import (
     SandboxPlan,
@@ -55,13 +56,12 @@ from local.stack.sandboxes import (
     provider_sandboxes,
     start_sandboxes,
 )
-from local.stack.secrets import WEBHOOK_SECRETS, WebhookSecret, local_secrets, read_key_parameters
+from local.stack.secrets import local_secrets, read_key_parameters
 from local.stack.status import MetricsTally, QueueRef, StatusCollector
-from local.world import REPO_ROOT, FunctionSpec, World, build_world, load_template
+from local.world import REPO_ROOT, World, build_world, load_template
 from sandboxes import Sandbox
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "relay.local.yaml"
-DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard.html"
 DEFAULT_RETRY_DELAY_SCALE = 0.01
 DEFAULT_SCHEDULE_SCALE = 1 / 60  # an hour of the template's schedules is a minute locally
 HTTP_ENVIRONMENTS = 4  # concurrent requests per webhook function before they queue
@@ -91,10 +91,6 @@ class StackOptions:
     warm: bool = True  # start every function's first execution environment at startup
     json_logs: bool = False  # the functions' log lines as they are, not compacted
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-
-
-def _provider(spec: FunctionSpec) -> str:
-    return spec.code_uri.name.removeprefix("ingest_")
 
 
 class LocalStack:
@@ -132,7 +128,7 @@ class LocalStack:
         ensure_port_free(options.host, options.moto_port, "the embedded AWS (moto)", MOTO_PORT_CHANGE)
         for plan in plan_sandboxes(self.config):
             if plan.available:
-                where = f"the base_url of {', '.join(plan.serves)} in {_shown(config_path)}"
+                where = f"the base_url of {', '.join(plan.serves)} in {shown_path(config_path)}"
                 ensure_port_free(options.host, plan.port, f"the {plan.name} sandbox", where)
         try:
             self._start_aws()
@@ -196,7 +192,7 @@ class LocalStack:
             config=self.config,
             metrics=self.metrics,
             route_sources={
-                f"{method} {path}": _provider(spec)
+                f"{method} {path}": provider_of(spec)
                 for spec in self.world.functions.values()
                 for method, path in spec.http_routes
             },
@@ -356,7 +352,7 @@ class LocalStack:
         if answer.status in NOT_THE_PROVIDERS:
             return
         assert self.world is not None
-        sandbox = provider_sandboxes(self.sandboxes).get(_provider(self.world.functions[route.function]))
+        sandbox = provider_sandboxes(self.sandboxes).get(provider_of(self.world.functions[route.function]))
         if sandbox is not None:
             sandbox.observe_webhook(dict(request.headers), request.body, answer.status)
 
@@ -387,105 +383,10 @@ class LocalStack:
         return self.status.ledger()
 
     def info(self) -> dict[str, Any]:
-        """What a client of the stack needs: its routes, their signing secrets, the AWS endpoint."""
-        assert self.world is not None and self.aws is not None and self.http is not None
-        routes = []
-        for logical_id, spec in self.world.functions.items():
-            for method, path in spec.http_routes:
-                routes.append(
-                    {
-                        "method": method,
-                        "path": path,
-                        "function": logical_id,
-                        "provider": _provider(spec),
-                        "secret_name": spec.environment.get("WEBHOOK_SECRET_NAME"),
-                        "deployed": logical_id in self.runtimes,
-                    }
-                )
-        return {
-            "url": self.http.url,
-            "aws_endpoint": self.aws.endpoint_url,
-            "region": self.world.region,
-            "routes": routes,
-            "sandboxes": {plan.name: sandbox.url for plan, sandbox in self.sandboxes},
-        }
+        return stack_info(self)
 
     def banner(self) -> str:
-        assert self.world is not None and self.aws is not None and self.http is not None
-        world, options = self.world, self.options
-        lines = [
-            "Conversion Relay: local stack (no Docker, no AWS account)",
-            f"  relay config   {_shown(options.config_path)}",
-            f"  AWS (moto)     {self.aws.endpoint_url}   table {world.table_name}",
-            f"  HTTP API       {self.http.url}",
-        ]
-        for logical_id, spec in world.functions.items():
-            for method, path in spec.http_routes:
-                note = (
-                    ""
-                    if logical_id in self.runtimes
-                    else f"   (not deployed: {_shown(spec.code_uri)}/ is missing)"
-                )
-                lines.append(f"    {method} {path:<22} → {logical_id}{note}")
-        lines.append(f"  Queues         retry delays scaled by {options.retry_delay_scale:g}")
-        for logical_id, spec in world.functions.items():
-            if spec.sqs_queue is None:
-                continue
-            if logical_id in self.runtimes:
-                window = spec.batching_window if options.batching_window is None else options.batching_window
-                note = f"batch {spec.batch_size}, window {window:g} s"
-            else:
-                note = f"not polled: {_shown(spec.code_uri)}/ is missing"
-            lines.append(f"    {spec.sqs_queue:<20} → {logical_id}   ({note})")
-        for runner in self.schedules:
-            lines.append(f"  Schedule       {runner.function} every {runner.interval:g} s (scaled)")
-        lines.append("  Webhook signing secrets (values shown only for the built-in local ones)")
-        for provider, secret in WEBHOOK_SECRETS.items():
-            name = world.parameters.get(secret.parameter, "")
-            lines.append(f"    {provider:<10} {name:<42} {self._shown_secret(name, secret)}")
-        lines.append("  Sandboxes (vendors, and the providers' APIs with their logs)")
-        for plan, sandbox in self.sandboxes:
-            lines.append(f"    {plan.name:<12} {sandbox.url:<24} for {', '.join(plan.serves)}")
-        for plan in self.unavailable_sandboxes:
-            lines.append(
-                f"    {plan.name:<12} (no sandbox available for port {plan.port}: {', '.join(plan.serves)})"
-            )
-        assert self.config is not None
-        for name, destination in self.config.destinations.items():
-            if not is_loopback(str(destination.base_url)):
-                lines.append(f"    {name:<12} {destination.base_url} (the real vendor)")
-        port = "" if options.port == 3000 else f" PORT={self.http.port}"
-        lines += [
-            f"  Dashboard      {self.http.url}/_local/   (live in a browser)",
-            f"  Status         {self.http.url}/_local/status   (make status{port})",
-            "",
-            "Send a signed test event:",
-            f"  make send EVENT=events/stripe/checkout_session_completed.json{port}",
-            "Forward Stripe test-mode webhooks (restart with STRIPE_WEBHOOK_SECRET=<the whsec_ it prints>):",
-            f"  stripe listen --forward-to localhost:{self.http.port}/webhooks/stripe",
-            "Ctrl-C stops the stack.",
-        ]
-        return "\n".join(lines)
-
-    def _shown_secret(self, name: str, secret: WebhookSecret) -> str:
-        """The value only when it is the documented local default; else where it came from."""
-        if name in self.options.secret_overrides:
-            return "(set with --secret)"
-        if self.options.environ.get(secret.env):
-            return f"(from ${secret.env})"
-        value = self.secrets.get(name, "")
-        return value if value == secret.local_value else "(set)"
-
-
-def dashboard_page() -> HttpAnswer:
-    """GET /_local/: the dashboard (one file, inline CSS and JS, reading /_local/status)."""
-    headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
-    return HttpAnswer(200, headers, DASHBOARD.read_bytes())
-
-
-def _shown(path: Path) -> str:
-    resolved = Path(path).resolve()
-    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(resolved)
+        return banner(self)
 
 
 def _print(line: str) -> None:
