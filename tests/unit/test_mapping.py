@@ -199,7 +199,7 @@ def test_invalid_money_is_refused(total, currency):
         apply_rule(RULE, Source(), event(payload={"id": "o", "total": total, "currency": currency}))
 
 
-@pytest.mark.parametrize(("amount", "minor"), [(1999, 1999), ("1999", 1999), ("-50", -50)])
+@pytest.mark.parametrize(("amount", "minor"), [(1999, 1999), ("1999", 1999), (" 0 ", 0)])
 def test_minor_amounts_are_integers_or_integer_text(amount, minor):
     rule = Rule(event="e", name="n", order_key="id", value=ValueSpec(amount_minor="amount", currency="cur"))
     assert (
@@ -208,6 +208,26 @@ def test_minor_amounts_are_integers_or_integer_text(amount, minor):
         ).value.amount_minor
         == minor
     )
+
+
+@pytest.mark.parametrize(
+    ("amount", "code"),
+    [
+        ("-50", "negative_amount"),
+        (-1, "negative_amount"),
+        (10**20, "amount_too_large"),
+        ("1e40", "amount_too_large"),
+        ("19.5", "fractional_minor_units"),
+        ("NaN", "invalid_money"),
+        ({"amount": 1}, "invalid_money"),
+    ],
+)
+def test_a_conversion_value_that_is_not_money_names_why(amount, code):
+    # Given an amount no purchase has, When mapped, Then the error's code says why (the park reason)
+    rule = Rule(event="e", name="n", order_key="id", value=ValueSpec(amount_minor="amount", currency="cur"))
+    with pytest.raises(InvalidMoneyError) as error:
+        apply_rule(rule, Source(), event(payload={"id": "o", "amount": amount, "cur": "usd"}))
+    assert error.value.code == code
 
 
 @pytest.mark.parametrize("amount", [19.99, "19.99", True])
