@@ -2,7 +2,8 @@
 hostile input, each provider's money conventions, the Hypothesis properties.
 
 `relays` (a module fixture: import `relays_fixture`) is one moto world from template.yaml, the
-HubSpot API sandbox on loopback, and the six real handlers (functions/ingest_<provider>/app.py) on the local config.
+HubSpot API sandbox on loopback, and the six real handlers (functions/ingest_<provider>/app.py)
+on the local config.
 `Relays.post` answers (status, body) and counts what each source was sent (`TRIED`, `FIVE_XX`);
 `Relays.jobs` drains the vendor queues; `sign` signs any body as its provider does, arriving
 (API Gateway's timeEpoch) when signed unless told otherwise; `purchase` writes one purchase of
@@ -191,6 +192,24 @@ def purchase(relays: Relays, provider: str, major: Decimal, currency: str) -> di
     else:
         document = testkit.backend_purchase(order_id=f"ord_money_{n}", amount=str(major), currency=currency)
     return sign(provider, json.dumps(document).encode(), event_id=f"wh_money_{n}")
+
+
+def valid_document(provider: str) -> Any:
+    """A valid event of the provider, with ids no earlier call used (so it is never a duplicate)."""
+    n = next(_ids)
+    if provider == "stripe":
+        session = testkit.checkout_session(payment_intent=f"pi_valid_{n}")
+        return testkit.stripe_event("checkout.session.completed", session, event_id=f"evt_valid_{n}")
+    if provider == "paddle":
+        data = testkit.paddle_transaction(transaction_id=f"txn_valid_{n}")
+        return testkit.paddle_notification("transaction.completed", data, event_id=f"evt_valid_{n}")
+    if provider == "shopify":
+        return testkit.shopify_order(order_id=600_000 + n)
+    if provider == "hubspot":
+        return [testkit.hubspot_deal_stage_change(occurred_at_ms=testkit.FIXED_TIMESTAMP * 1000 + n)]
+    if provider == "pipedrive":
+        return testkit.pipedrive_deal_won(deal_id=500_000 + n)
+    return testkit.backend_purchase(order_id=f"ord_valid_{n}")
 
 
 def _iso(currency: str) -> int:
