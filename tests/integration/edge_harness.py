@@ -27,7 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -281,6 +281,33 @@ def vendor_amounts(relays: Relays, job: DeliveryJob) -> dict[str, Any]:
         values = event.get("parameters") or event.get("properties")
         return {"amount": values["value"], "currency": values["currency"]}
     return {"prices": [line["price"] for line in payload]}
+
+
+def expected_amounts(major: Decimal, currency: str, kind: str) -> dict[str, Any]:
+    """What each vendor documents for an amount, computed from the major amount alone: Scanova a
+    major-unit float, pagent hundredths of the major unit, Scalev major units (an integer when
+    whole), QuickLizard the unit price (one product line) as a float."""
+    if kind == "scanova":
+        return {"amount": float(major), "currency": currency}
+    if kind == "pagent":
+        return {"cents": int((major * 100).to_integral_value(ROUND_HALF_EVEN))}
+    if kind == "scalev":
+        whole = major == major.to_integral_value()
+        return {"amount": int(major) if whole else float(major), "currency": currency}
+    return {"prices": [float(major)]}
+
+
+def assert_reaches_every_vendor(relays: Relays, provider: str, major: Decimal, currency: str) -> None:
+    """Every queued job carries exactly `major` `currency`, and so does every vendor payload."""
+    jobs = relays.jobs()
+    assert jobs, "no job was queued"
+    for job in jobs:
+        value = job.conversion.value
+        assert value is not None and (value.currency, value.major()) == (currency, major), job.destination
+        kind = VENDORS_BY_DESTINATION[job.destination]
+        if kind == "quicklizard" and provider in ("hubspot", "pipedrive"):
+            continue  # a deal has no product lines: QuickLizard skips it (no_line_items)
+        assert vendor_amounts(relays, job) == expected_amounts(major, currency, kind), job.destination
 
 
 VENDORS_BY_DESTINATION = {
