@@ -60,7 +60,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "fuzz",
-    max_examples=600,
+    max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
