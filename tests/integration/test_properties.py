@@ -46,7 +46,7 @@ pytestmark = pytest.mark.integration
 # --------------------------------------------------------------------------- strategies
 
 # Numbers as text, a NUL, full-width digits (str.isdigit() says yes), a superscript two, a digraph
-HOSTILE_TEXT = ["NaN", "Infinity", "1e400", "-0", "\x00", "\uff11\uff12\uff13", "\u00b2", "ISK", "\u01c5" * 40]
+HOSTILE_TEXT = ["NaN", "Infinity", "1e400", "-0", "\x00", "\uff11\uff12\uff13", "\u00b2", "\u01c5" * 40]
 scalars = st.one_of(
     st.none(),
     st.booleans(),
