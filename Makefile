@@ -13,13 +13,14 @@ PORT ?= 3000
 EVENT ?= events/stripe/checkout_session_completed.json
 RELAY_CONFIG ?= config/relay.local.yaml
 
-.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e build run send status bench clean
+.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e fuzz build run send status bench clean
 
 help:
 	@echo "make run      start the whole relay locally (no Docker, no AWS account)"
 	@echo "make send     sign and post EVENT=<file> to the local stack"
 	@echo "make status   per-vendor delivery status of the local stack"
 	@echo "make test     lint, sam validate --lint, check-config, unit + integration + e2e tests"
+	@echo "make fuzz     the property tests' long Hypothesis profile and the slow worst-case checks"
 	@echo "make build    sam build (python3.13, arm64)"
 	@echo "make bench    benchmarks (prints a table, writes bench/results/*.json)"
 
@@ -43,7 +44,7 @@ check-config: $(STAMP)
 	$(BIN)/relay check-config config/relay.local.yaml
 
 test: lint validate check-config
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -m "not fuzz"
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -53,6 +54,15 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+# The property and hostile-input tests with the long Hypothesis profile (every wrong value at
+# every path too), then the tests marked fuzz (none is an exit status of 5). Prints the inputs
+# each source was sent and the 5xx seen; bench/results/fuzz.json keeps them.
+FUZZ_TESTS := tests/integration/test_properties.py tests/integration/test_hostile_input.py \
+	tests/unit/test_json_body.py tests/unit/test_money_rules.py
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest $(FUZZ_TESTS) --timeout 3600 -s -q -p no:cacheprovider
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests -m fuzz --timeout 3600 -q || test $$? -eq 5
 
 build: $(STAMP)
 	@test -n "$(PY313_DIR)" || { echo "python3.13 not found (install it with pyenv: pyenv install 3.13)"; exit 1; }
