@@ -104,7 +104,8 @@ class ValueSpec(_Strict):
     currency: JMESPath = Field(description="ISO 4217 code (any case)")
     convention: Literal["provider", "iso4217"] = Field(
         default="provider",
-        description="whose amount rules apply: the webhook provider's (docs/money.md) or plain ISO 4217",
+        description="whose amount rules read the value and item prices: the provider's (docs/money.md) "
+        "or plain ISO 4217",
     )
 
     @model_validator(mode="after")

@@ -107,8 +107,14 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _money_rules(provider: str, spec: ValueSpec | None) -> money_rules.Convention:
+    """The provider's amount conventions, or plain ISO 4217 where the rule's value says so."""
+    if spec is not None and spec.convention == "iso4217":
+        return money_rules.ISO_4217
+    return money_rules.convention(provider)
+
+
 def _value(spec: ValueSpec | None, payload: Any, rules: money_rules.Convention) -> Money | None:
-    """The conversion's value, read with the provider's rules (or ISO 4217's, if the rule says)."""
     if spec is None:
         return None
     currency = search(spec.currency, payload)
@@ -116,8 +122,6 @@ def _value(spec: ValueSpec | None, payload: Any, rules: money_rules.Convention) 
     amount = search(spec.amount_major if units == "major" else spec.amount_minor, payload)
     if amount is None or currency is None:
         return None
-    if spec.convention == "iso4217":
-        rules = money_rules.ISO_4217
     return rules.read(amount, currency, units)
 
 
@@ -265,7 +269,7 @@ def apply_rule(
     order_key = _text(search(rule.order_key, payload))
     if order_key is None:
         raise MappingError(f"rule for {rule.event} found no order key at {rule.order_key!r}")
-    rules = money_rules.convention(event.provider)
+    rules = _money_rules(event.provider, rule.value)
     value = _value(rule.value, payload, rules)
     occurred_at = parse_time(search(rule.occurred_at, payload)) or event.occurred_at or datetime.now(UTC)
     consent = _consent(rule.consent or source.consent, payload)
