@@ -308,9 +308,8 @@ def test_amounts_are_read_with_the_providers_conventions_unless_the_rule_says_is
     # and a merchant's own metadata field holding the same amount in plain ISO units
     payload = {"id": "cs_1", "amount_total": 100000, "currency": "isk", "metadata": {"total": "1000"}}
     stripe = event(payload=payload, provider="stripe")
-    by_stripe = Rule(
-        event="order.paid", name="n", order_key="id", value=ValueSpec(amount_minor="amount_total", currency="currency")
-    )
+    total = ValueSpec(amount_minor="amount_total", currency="currency")
+    by_stripe = Rule(event="order.paid", name="n", order_key="id", value=total)
     by_merchant = Rule(
         event="order.paid",
         name="n",
