@@ -85,6 +85,17 @@ def test_bodies_up_to_the_size_limit_never_get_a_5xx(relays: Relays, provider: s
     relays.jobs()
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_body_with_its_own_relay_key_is_handled(relays: Relays, provider: str):
+    # Given a valid event whose body has a `relay` key of its own (the key the relay derives under)
+    document = valid_document(provider)
+    (document[0] if isinstance(document, list) else document)["relay"] = 5
+    # Then it is handled like any other event
+    status, answer = relays.post(provider, sign(provider, json.dumps(document).encode()))
+    assert status == 200 and answer.get("status", "processed") in ("accepted", "processed"), answer
+    relays.jobs()
+
+
 def read_paths(provider: str) -> str:
     """The text of every expression the source's rules and default paths read (built-in + config)."""
     source = load_config(LOCAL_CONFIG).source(provider)

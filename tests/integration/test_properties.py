@@ -55,9 +55,14 @@ scalars = st.one_of(
     st.text(max_size=40),
     st.sampled_from(HOSTILE_TEXT),
 )
+# Keys the sources and rules read, besides any text
+keys = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["relay", "data", "object", "id", "type", "event_id", "amount", "currency", "items"]),
+)
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
     max_leaves=24,
 )
 bodies = st.one_of(

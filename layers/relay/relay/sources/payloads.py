@@ -83,7 +83,8 @@ def source_settings(model: type[Model], source: Source, provider: str) -> Model:
 
 def with_relay(payload: dict[str, Any], **derived: Any) -> dict[str, Any]:
     """A copy of the payload with `derived` merged under its `relay` key."""
-    return {**payload, RELAY_KEY: {**(payload.get(RELAY_KEY) or {}), **derived}}
+    earlier = payload.get(RELAY_KEY)  # what parse derived, if enrich adds more; never a body's own
+    return {**payload, RELAY_KEY: {**(earlier if isinstance(earlier, dict) else {}), **derived}}
 
 
 def content_key(value: Any, length: int = 24) -> str:
