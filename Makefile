@@ -20,7 +20,7 @@ RELAY_CONFIG ?= config/relay.local.yaml
 # else both committed configs.
 CHECK_CONFIGS := $(if $(filter command line environment,$(origin RELAY_CONFIG)),$(RELAY_CONFIG),config/deploy/relay.yaml config/relay.local.yaml)
 
-.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e build lock run send status try backfill bench clean
+.PHONY: help venv lint validate check-config test test-unit test-integration test-e2e fuzz build lock run send status try backfill bench clean
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## (.*)/\1\t\2/' | \
@@ -49,7 +49,7 @@ check-config: $(STAMP_LOCAL) ## relay check-config: RELAY_CONFIG=<file> if given
 	$(BIN)/relay check-config $(CHECK_CONFIGS)
 
 test: lint validate check-config ## lint, sam validate --lint, check-config, unit + integration + e2e tests
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -m "not fuzz"
 
 test-unit: $(STAMP) ## unit tests only (offline)
 	$(BIN)/python -m pytest tests/unit
@@ -59,6 +59,16 @@ test-integration: $(STAMP) ## integration tests only (moto + sandboxes on loopba
 
 test-e2e: $(STAMP) ## end-to-end tests only (the local stack, a headless browser)
 	$(BIN)/python -m pytest tests/e2e
+
+# The property and hostile-input tests with the long Hypothesis profile (every wrong value at
+# every path too), then the tests marked fuzz (none is an exit status of 5). Prints the inputs
+# each source was sent and the 5xx seen; bench/results/fuzz.json keeps them.
+FUZZ_TESTS := tests/integration/test_properties.py tests/integration/test_hostile_input.py \
+	tests/unit/test_json_body.py tests/unit/test_money_rules.py
+fuzz: $(STAMP) ## the property tests' long Hypothesis profile and the slow worst-case checks (-m fuzz)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest $(FUZZ_TESTS) --timeout 3600 -q -p no:cacheprovider
+	@echo "inputs each source was sent, and the 5xx seen:" && cat bench/results/fuzz.json
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests -m fuzz --timeout 3600 -q || test $$? -eq 5
 
 build: $(STAMP) ## sam build (python3.13, arm64)
 	@test -n "$(PY313_DIR)" || { echo "python3.13 not found (install it with pyenv: pyenv install 3.13)"; exit 1; }

@@ -2,7 +2,9 @@
 
 A request becomes the event AWS would send (lower-cased headers with duplicates joined
 by commas, cookies apart, rawPath/rawQueryString, base64 for non-text bodies, a
-requestContext with a fresh requestId and timeEpoch), the route's function is invoked,
+requestContext with a fresh requestId and timeEpoch: the time the request arrived, taken
+before its body is read and before the function is (cold-)started, as API Gateway records
+it), the route's function is invoked,
 and its answer is mapped back as API Gateway maps it: {statusCode, headers, body,
 isBase64Encoded, cookies}, or any other JSON value as a 200 application/json body.
 API Gateway's own answers are copied too: an unknown route is 404 {"message":"Not Found"},
@@ -57,6 +59,7 @@ class HttpRequest:
     body: bytes
     source_ip: str
     protocol: str = "HTTP/1.1"
+    received_at: float | None = None  # Unix seconds when the request line arrived (None: now)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def build_event(
             request.body.decode("utf-8")
         except UnicodeDecodeError:
             text = False
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(time.time() if request.received_at is None else request.received_at, UTC)
     event = http_api_event(
         parts.path,
         request.body,
@@ -295,6 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def _serve(self) -> None:
+        received_at = time.time()  # API Gateway's timeEpoch: arrival, not when the function runs
         body = self._read_body()
         if body is None:
             self._send(api_answer(*TOO_LARGE))
@@ -307,6 +311,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             source_ip=self.client_address[0],
             protocol=self.request_version,
+            received_at=received_at,
         )
         try:
             answer = self.server.api.handle(request, self.headers.get("Host", ""))

@@ -71,7 +71,9 @@ def read_input(path: Path, source: str | None) -> Input:
         provider = source or routes.get(document["rawPath"])
         if provider is None:
             raise RelayError(f"{path}: no source answers {document['rawPath']}: give --source")
-        return Input("webhook", provider, webhook_request(document, max_body_bytes=10 * 1024 * 1024))
+        request = webhook_request(document, max_body_bytes=10 * 1024 * 1024)
+        # A signature's age is judged as if the request were sent now, not when it was recorded.
+        return Input("webhook", provider, replace(request, received_at=None))
     provider = source or _guess_source(path, document, set(routes.values()))
     if provider is None:
         raise RelayError(

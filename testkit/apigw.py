@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
-
-from testkit.scenario import FIXED_TIMESTAMP
 
 # The template's webhook routes, by provider (the Standard Webhooks route is the backend's).
 ROUTES = {
@@ -27,10 +26,16 @@ def http_api_event(
     method: str = "POST",
     base64_body: bool = False,
     query: str = "",
-    time_epoch_ms: int = FIXED_TIMESTAMP * 1000,
+    time_epoch_ms: int | None = None,
     domain: str = "localhost:3000",
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API payload v2.0 event, as AWS sends it."""
+    """An API Gateway HTTP API payload v2.0 event, as AWS sends it.
+
+    `time_epoch_ms` is when API Gateway received the request (requestContext.timeEpoch, from
+    which signature ages are measured): now unless given.
+    """
+    if time_epoch_ms is None:
+        time_epoch_ms = int(time.time() * 1000)
     lower = {k.lower(): v for k, v in headers.items()}
     lower.setdefault("content-type", "application/json")
     lower.setdefault("content-length", str(len(body)))
@@ -58,12 +63,17 @@ def http_api_event(
             "requestId": "local-request",
             "routeKey": f"{method} {path}",
             "stage": "$default",
-            "time": "01/Jan/2026:00:00:00 +0000",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(time_epoch_ms // 1000)),
             "timeEpoch": time_epoch_ms,
         },
         "body": base64.b64encode(body).decode() if base64_body else body.decode("utf-8"),
         "isBase64Encoded": base64_body,
     }
+
+
+def arrival_ms(seconds: int | None) -> int | None:
+    """The timeEpoch of a request that arrives when it was signed (None: now)."""
+    return None if seconds is None else seconds * 1000
 
 
 def compact_body(document: Any) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from testkit.apigw import ROUTES, compact_body, http_api_event
+from testkit.apigw import ROUTES, arrival_ms, compact_body, http_api_event
 from testkit.scenario import (
     ATTRIBUTION_METADATA,
     CUSTOMER_DETAILS,
@@ -63,7 +63,7 @@ def signed_backend_http_event(
         **standard_webhooks_signature(msg_id, body, secret, timestamp),
         "User-Agent": "Svix-Webhooks/1.0",
     }
-    return http_api_event(ROUTES["events"], body, headers)
+    return http_api_event(ROUTES["events"], body, headers, time_epoch_ms=arrival_ms(timestamp))
 
 
 def sample_backend_events() -> dict[str, dict[str, Any]]:

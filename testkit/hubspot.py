@@ -61,7 +61,7 @@ def signed_hubspot_http_event(
     body = compact_body(events)
     headers = {**hubspot_signature_v3(body, url=url, secret=secret, timestamp_ms=timestamp_ms)}
     headers["User-Agent"] = "HubSpot Connect 2.0 (http://dev.hubspot.com/) - WebhooksExecutorDaemon"
-    return http_api_event(ROUTES["hubspot"], body, headers)
+    return http_api_event(ROUTES["hubspot"], body, headers, time_epoch_ms=timestamp_ms)
 
 
 def sample_hubspot_events() -> dict[str, dict[str, Any]]:

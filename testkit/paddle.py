@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from testkit.apigw import ROUTES, compact_body, http_api_event
+from testkit.apigw import ROUTES, arrival_ms, compact_body, http_api_event
 from testkit.scenario import ATTRIBUTION_METADATA, FIXED_TIMESTAMP, fixture
 from testkit.secrets import LOCAL_PADDLE_SECRET
 from testkit.signers import paddle_signature
@@ -44,7 +44,7 @@ def signed_paddle_http_event(
 ) -> dict[str, Any]:
     body = compact_body(notification)
     headers = {"Paddle-Signature": paddle_signature(body, secret, timestamp), "User-Agent": "Paddle"}
-    return http_api_event(ROUTES["paddle"], body, headers)
+    return http_api_event(ROUTES["paddle"], body, headers, time_epoch_ms=arrival_ms(timestamp))
 
 
 def sample_paddle_events() -> dict[str, dict[str, Any]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from testkit.apigw import ROUTES, compact_body, http_api_event
-from testkit.scenario import ATTRIBUTION_METADATA, CUSTOMER_DETAILS
+from testkit.apigw import ROUTES, arrival_ms, compact_body, http_api_event
+from testkit.scenario import ATTRIBUTION_METADATA, CUSTOMER_DETAILS, FIXED_TIMESTAMP
 from testkit.secrets import LOCAL_PIPEDRIVE_BASIC_AUTH
 from testkit.signers import basic_authorization
 
@@ -114,20 +114,24 @@ def pipedrive_deal_won(**deal: Any) -> dict[str, Any]:
 
 
 def signed_pipedrive_http_event(
-    notification: dict[str, Any], *, credentials: str = LOCAL_PIPEDRIVE_BASIC_AUTH
+    notification: dict[str, Any],
+    *,
+    credentials: str = LOCAL_PIPEDRIVE_BASIC_AUTH,
+    arrival: int | None = None,
 ) -> dict[str, Any]:
     body = compact_body(notification)
     headers = {"Authorization": basic_authorization(credentials), "User-Agent": "Pipedrive Webhooks"}
-    return http_api_event(ROUTES["pipedrive"], body, headers)
+    return http_api_event(ROUTES["pipedrive"], body, headers, time_epoch_ms=arrival_ms(arrival))
 
 
 def sample_pipedrive_events() -> dict[str, dict[str, Any]]:
     return {
-        "deal_won": signed_pipedrive_http_event(pipedrive_deal_won()),
+        "deal_won": signed_pipedrive_http_event(pipedrive_deal_won(), arrival=FIXED_TIMESTAMP),
         "deal_title_changed": signed_pipedrive_http_event(
-            pipedrive_notification("change", "deal", pipedrive_deal(), {"title": "Plan"})
+            pipedrive_notification("change", "deal", pipedrive_deal(), {"title": "Plan"}),
+            arrival=FIXED_TIMESTAMP,
         ),
         "person_created": signed_pipedrive_http_event(
-            pipedrive_notification("create", "person", pipedrive_person())
+            pipedrive_notification("create", "person", pipedrive_person()), arrival=FIXED_TIMESTAMP
         ),
     }

@@ -17,7 +17,8 @@ from testkit.signers import (
 
 
 def resign_http_event(api_event: dict[str, Any], *, now: int | None = None) -> dict[str, Any]:
-    """A saved HTTP API event signed again with the local secrets and a current timestamp.
+    """A saved HTTP API event signed again with the local secrets and a current timestamp, and
+    received by API Gateway at that time.
 
     The committed samples carry 2026-01-01 timestamps, far outside the tolerance of Stripe,
     Paddle, HubSpot and Standard Webhooks; `make send` posts them through this. Pipedrive and
@@ -45,4 +46,5 @@ def resign_http_event(api_event: dict[str, Any], *, now: int | None = None) -> d
     elif path == ROUTES["events"]:
         signed = standard_webhooks_signature(headers.get("webhook-id", ""), body, LOCAL_EVENTS_SECRET, ts)
         headers.update(signed)
-    return {**api_event, "headers": headers}
+    context = {**(api_event.get("requestContext") or {}), "timeEpoch": ts * 1000}  # arrives now
+    return {**api_event, "headers": headers, "requestContext": context}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from testkit.apigw import ROUTES, compact_body, http_api_event
-from testkit.scenario import ATTRIBUTION_METADATA, CUSTOMER_DETAILS
+from testkit.apigw import ROUTES, arrival_ms, compact_body, http_api_event
+from testkit.scenario import ATTRIBUTION_METADATA, CUSTOMER_DETAILS, FIXED_TIMESTAMP
 from testkit.secrets import LOCAL_SHOPIFY_SECRET
 from testkit.signers import shopify_hmac
 
@@ -132,6 +132,7 @@ def signed_shopify_http_event(
     webhook_id: str = "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
     secret: str = LOCAL_SHOPIFY_SECRET,
     shop_domain: str = SHOPIFY_SHOP_DOMAIN,
+    arrival: int | None = None,
 ) -> dict[str, Any]:
     body = compact_body(document)
     headers = {
@@ -144,13 +145,16 @@ def signed_shopify_http_event(
         "X-Shopify-Triggered-At": "2026-01-01T05:00:05.000Z",
         "User-Agent": "Shopify-Captain-Hook",
     }
-    return http_api_event(ROUTES["shopify"], body, headers)
+    return http_api_event(ROUTES["shopify"], body, headers, time_epoch_ms=arrival_ms(arrival))
 
 
 def sample_shopify_events() -> dict[str, dict[str, Any]]:
     return {
-        "orders_paid": signed_shopify_http_event(shopify_order()),
+        "orders_paid": signed_shopify_http_event(shopify_order(), arrival=FIXED_TIMESTAMP),
         "customers_create": signed_shopify_http_event(
-            shopify_customer(), topic="customers/create", webhook_id="0e2a8f0e-1d1c-4c55-9e6b-3b8a7d6c5e4f"
+            shopify_customer(),
+            topic="customers/create",
+            webhook_id="0e2a8f0e-1d1c-4c55-9e6b-3b8a7d6c5e4f",
+            arrival=FIXED_TIMESTAMP,
         ),
     }

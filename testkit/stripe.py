@@ -7,7 +7,7 @@ import copy
 import json
 from typing import Any
 
-from testkit.apigw import http_api_event
+from testkit.apigw import arrival_ms, http_api_event
 from testkit.scenario import ATTRIBUTION_METADATA, CUSTOMER_DETAILS, FIXED_TIMESTAMP, fixture
 from testkit.secrets import LOCAL_STRIPE_SECRET
 from testkit.signers import stripe_signature
@@ -151,6 +151,7 @@ def signed_stripe_http_event(
         body,
         {"Stripe-Signature": stripe_signature(body, secret, timestamp), "User-Agent": "Stripe/1.0"},
         base64_body=base64_body,
+        time_epoch_ms=arrival_ms(timestamp),
     )
 
 

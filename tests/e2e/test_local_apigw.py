@@ -29,6 +29,17 @@ FUNCTIONS = {
     # Answers a bare JSON value (no statusCode): API Gateway makes it a 200 JSON body.
     "Bare": "def lambda_handler(event, context):\n    return {'hello': 'world'}\n",
     "Crash": "def lambda_handler(event, context):\n    raise RuntimeError('boom')\n",
+    # A slow cold start (init takes 1.5 s), answering when its handler ran and what arrived.
+    "SlowStart": """
+        import json
+        import time
+
+        time.sleep(1.5)
+
+        def lambda_handler(event, context):
+            ran_ms = int(time.time() * 1000)
+            return {"statusCode": 200, "body": json.dumps({"ran_ms": ran_ms, "event": event})}
+    """,
     "Binary": """
         import base64
 
@@ -47,6 +58,7 @@ ROUTES = [
     Route("GET", "/bare", "Bare"),
     Route("POST", "/crash", "Crash"),
     Route("GET", "/binary", "Binary"),
+    Route("POST", "/slow", "SlowStart"),
 ]
 
 
@@ -200,3 +212,15 @@ def test_local_endpoints_answer_json(api):
 
     assert answer.json() == {"local": True}
     assert requests.get(f"{api.url}/_local/missing", timeout=10).status_code == 404
+
+
+def test_time_epoch_is_when_the_request_arrived_not_when_a_cold_function_ran(api):
+    """Given a function whose cold start takes 1.5 s,
+    When a request reaches it,
+    Then requestContext.timeEpoch is the time the request arrived, as API Gateway records it,
+    so a signature's age is not inflated by the cold start (relay.ingest.edge.arrival)."""
+    sent_ms = int(time.time() * 1000)
+    answer = requests.post(f"{api.url}/slow", data=b"{}", timeout=30).json()
+    arrived_ms = answer["event"]["requestContext"]["timeEpoch"]
+    assert sent_ms <= arrived_ms
+    assert answer["ran_ms"] - arrived_ms >= 1500

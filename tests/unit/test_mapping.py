@@ -199,7 +199,7 @@ def test_invalid_money_is_refused(total, currency):
         apply_rule(RULE, Source(), event(payload={"id": "o", "total": total, "currency": currency}))
 
 
-@pytest.mark.parametrize(("amount", "minor"), [(1999, 1999), ("1999", 1999), ("-50", -50)])
+@pytest.mark.parametrize(("amount", "minor"), [(1999, 1999), ("1999", 1999), (" 0 ", 0)])
 def test_minor_amounts_are_integers_or_integer_text(amount, minor):
     rule = Rule(event="e", name="n", order_key="id", value=ValueSpec(amount_minor="amount", currency="cur"))
     assert (
@@ -208,6 +208,26 @@ def test_minor_amounts_are_integers_or_integer_text(amount, minor):
         ).value.amount_minor
         == minor
     )
+
+
+@pytest.mark.parametrize(
+    ("amount", "code"),
+    [
+        ("-50", "negative_amount"),
+        (-1, "negative_amount"),
+        (10**20, "amount_too_large"),
+        ("1e40", "amount_too_large"),
+        ("19.5", "fractional_minor_units"),
+        ("NaN", "invalid_money"),
+        ({"amount": 1}, "invalid_money"),
+    ],
+)
+def test_a_conversion_value_that_is_not_money_names_why(amount, code):
+    # Given an amount no purchase has, When mapped, Then the error's code says why (the park reason)
+    rule = Rule(event="e", name="n", order_key="id", value=ValueSpec(amount_minor="amount", currency="cur"))
+    with pytest.raises(InvalidMoneyError) as error:
+        apply_rule(rule, Source(), event(payload={"id": "o", "amount": amount, "cur": "usd"}))
+    assert error.value.code == code
 
 
 @pytest.mark.parametrize("amount", [19.99, "19.99", True])
@@ -281,3 +301,35 @@ def test_two_rules_yielding_the_same_id_give_one_conversion_the_first_rules():
     # Then one conversion, routed as the first (built-in) rule says
     assert len(mapped) == 1
     assert mapped[0].destinations is None
+
+
+def test_amounts_are_read_with_the_providers_conventions_unless_the_rule_says_iso_4217():
+    # Given a Stripe checkout of 1,000 krónur (Stripe's API writes ISK with two decimals: 100000)
+    # and a merchant's own metadata field holding the same amount in plain ISO units
+    payload = {"id": "cs_1", "amount_total": 100000, "currency": "isk", "metadata": {"total": "1000"}}
+    stripe = event(payload=payload, provider="stripe")
+    total = ValueSpec(amount_minor="amount_total", currency="currency")
+    by_stripe = Rule(event="order.paid", name="n", order_key="id", value=total)
+    by_merchant = Rule(
+        event="order.paid",
+        name="n",
+        order_key="id",
+        value=ValueSpec(amount_minor="metadata.total", currency="currency", convention="iso4217"),
+    )
+    # Then both are 1000 ISK: the provider's units by default, ISO 4217's where the rule says
+    assert apply_rule(by_stripe, Source(), stripe).value.amount_minor == 1000
+    assert apply_rule(by_merchant, Source(), stripe).value.amount_minor == 1000
+
+
+def test_an_expression_that_does_not_fit_the_payload_is_a_mapping_error():
+    # Given a rule whose function needs text, and a payload with a number there
+    rule = Rule(event="order.paid", name="n", order_key="id", when="starts_with(description, 'Sub')")
+    with pytest.raises(MappingError, match="does not fit this payload"):
+        apply_rule(rule, Source(), event(payload={"id": "o", "description": 5}))
+
+
+@pytest.mark.parametrize("quantity", ["two", -1, 1.5, True, 10**12, {"n": 1}])
+def test_a_line_whose_quantity_is_no_quantity_is_left_out(quantity):
+    payload = {**PAYLOAD, "lines": [{"sku": "a", "qty": quantity, "price": "1.00"}, {"sku": "b", "qty": 2}]}
+    conversion = apply_rule(RULE, Source(), event(payload=json.loads(json.dumps(payload))))
+    assert [item.product_id for item in conversion.items] == ["b"]

@@ -157,9 +157,9 @@ def test_the_occurrence_time_falls_back_to_the_signature_time():
     [
         ({"value": {"amount": "19.999", "currency": "USD"}}, "more decimals than USD"),
         ({"value": {"amount": "ten", "currency": "USD"}}, "data.value.amount"),
-        ({"value": {"amount": "1", "currency": "dollars"}}, "data.value.currency"),
+        ({"value": {"amount": "1", "currency": "dollars"}}, "data.value: currency 'dollars' is not"),
         ({"value": {"amount": "1", "amount_minor": 100, "currency": "USD"}}, "exactly one of"),
-        ({"value": {"amount_minor": 9.5, "currency": "USD"}}, "data.value.amount_minor"),
+        ({"value": {"amount_minor": 9.5, "currency": "USD"}}, "data.value: a minor-unit amount has a"),
         ({"attribuiton": {}}, "data.attribuiton: Extra inputs are not permitted"),
         ({"identity": {"mail": "x@example.com"}}, "data.identity.mail"),
         ({"items": [{"quantity": 1}]}, "data.items.0.product_id"),
@@ -182,12 +182,32 @@ def test_a_malformed_canonical_conversion_is_refused_saying_where(data: dict, re
 
 
 @pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ({"amount": "-1.00", "currency": "USD"}, "negative_amount"),
+        ({"amount_minor": -100, "currency": "USD"}, "negative_amount"),
+        ({"amount": "1e16", "currency": "USD"}, "amount_too_large"),
+        ({"amount_minor": 10**15, "currency": "USD"}, "amount_too_large"),
+        ({"amount": "0.001", "currency": "USD"}, "fractional_minor_units"),
+        ({"amount": "1", "currency": "XXY"}, "unsupported_currency"),
+    ],
+)
+def test_a_canonical_amount_that_is_not_money_is_refused_with_its_code(value: dict, code: str):
+    # Given a canonical purchase whose value no purchase has, When parsed, Then the PayloadError's
+    # code (the reason it is parked under) says why
+    with pytest.raises(PayloadError) as caught:
+        SOURCE.parse(signed({"type": "purchase", "data": {"value": value}}))
+    assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
     ("body", "reason"),
     [
         (b"{", "not valid JSON"),
         (b"[1]", "JSON object"),
         (b'{"data": {}}', "no event type"),
         (b'{"type": 7}', "no event type"),
+        (b'{"type": "' + b"x" * 256 + b'"}', "no event type"),
     ],
 )
 def test_bodies_without_a_type_are_refused(body: bytes, reason: str):

@@ -62,6 +62,12 @@ def test_with_relay_merges_under_one_key_and_leaves_the_original_alone():
     assert payload == {"id": 1, "relay": {"a": 1}}
 
 
+@pytest.mark.parametrize("odd", [5, "text", [1], None])
+def test_with_relay_replaces_a_relay_key_that_is_not_an_object(odd):
+    # Given a body whose own `relay` key holds anything but an object, Then derived data still fits
+    assert with_relay({"relay": odd}, b=2) == {"relay": {"b": 2}}
+
+
 def test_content_keys_ignore_key_order_and_number_spelling():
     assert content_key({"a": 1, "b": Decimal("1.50")}) == content_key({"b": Decimal("1.50"), "a": 1})
     assert content_key({"a": 1}) != content_key({"a": 2})

@@ -147,7 +147,6 @@ def test_webhooks_v1_are_refused_with_a_hint():
             json.dumps({"meta": {"action": "change", "entity": "deal"}, "data": [1]}).encode(),
             "data: must be a JSON object",
         ),
-        (json.dumps(testkit.pipedrive_deal_won(currency="EURO")).encode(), "ISO 4217"),
         (
             json.dumps(testkit.pipedrive_deal_won(value="lots")).encode(),
             r"\(data\): value: Input should be a valid decimal",

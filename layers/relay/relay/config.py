@@ -112,6 +112,11 @@ class ValueSpec(_Strict):
     amount_minor: JMESPath | None = Field(default=None, description="integer minor units (or its string)")
     amount_major: JMESPath | None = Field(default=None, description="major-unit decimal (string or int)")
     currency: JMESPath = Field(description="ISO 4217 code (any case)")
+    convention: Literal["provider", "iso4217"] = Field(
+        default="provider",
+        description="whose amount rules read the value and item prices: the provider's (docs/money.md) "
+        "or plain ISO 4217",
+    )
 
     @model_validator(mode="after")
     def _one_amount(self) -> ValueSpec:

@@ -107,10 +107,16 @@ class StaleTimestampError(SignatureError):
 
 
 class PayloadError(RequestError):
-    """Malformed JSON, or JSON of the wrong shape."""
+    """Malformed JSON, or JSON of the wrong shape. `code` may name a more precise reason (a
+    canonical event's bad amount is parked as e.g. `negative_amount`)."""
 
     status = 400
     code = "malformed_payload"
+
+    def __init__(self, reason: str, *, code: str | None = None):
+        super().__init__(reason)
+        if code:
+            self.code = code
 
 
 class PayloadTooLargeError(RequestError):
@@ -148,9 +154,38 @@ class MappingError(RelayError):
 
 
 class InvalidMoneyError(MappingError, ValueError):
-    """An amount or currency is not valid ISO 4217 money."""
+    """An amount or currency is not money the relay can pass on (relay.money_rules); the
+    subclasses name why, and their code is the parked event's reason."""
 
-    code = "invalid_money"
+    code = "invalid_money"  # not a number at all (text, NaN, a list…)
+
+
+class NegativeAmountError(InvalidMoneyError):
+    code = "negative_amount"
+
+
+class AmountTooLargeError(InvalidMoneyError):
+    """Beyond the provider's documented maximum, or beyond what every vendor payload carries exactly."""
+
+    code = "amount_too_large"
+
+
+class FractionalMinorUnitsError(InvalidMoneyError):
+    """A fraction of the smallest unit: 19.999 USD, or a Stripe ISK amount not a multiple of 100."""
+
+    code = "fractional_minor_units"
+
+
+class UnsupportedCurrencyError(InvalidMoneyError):
+    """Not an ISO 4217 code, or not one the provider documents."""
+
+    code = "unsupported_currency"
+
+
+class ConversionTooLargeError(MappingError):
+    """A conversion too large for one delivery job (a body stuffed into the fields rules read)."""
+
+    code = "conversion_too_large"
 
 
 # --- infrastructure at ingest (mapped to 5xx so the provider retries) ----------------

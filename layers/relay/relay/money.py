@@ -11,17 +11,26 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from iso4217 import Currency
-from relay.errors import InvalidMoneyError
+from relay.errors import (
+    AmountTooLargeError,
+    FractionalMinorUnitsError,
+    InvalidMoneyError,
+    UnsupportedCurrencyError,
+)
+
+# No amount of money has more digits than this; the check keeps Decimal arithmetic (and int())
+# from ever working on a hostile 10**999999. Providers' own limits: relay.money_rules.
+MAX_DIGITS = 30
 
 
 def currency_code(code: str) -> str:
     """The upper-case ISO 4217 code, or InvalidMoneyError."""
     if not isinstance(code, str) or len(code.strip()) != 3:
-        raise InvalidMoneyError(f"currency {code!r} is not a 3-letter ISO 4217 code")
+        raise UnsupportedCurrencyError(f"currency {str(code)[:20]!r} is not a 3-letter ISO 4217 code")
     try:
         return Currency(code.strip().upper()).code
     except ValueError as exc:
-        raise InvalidMoneyError(f"currency {code!r} is not an ISO 4217 code") from exc
+        raise UnsupportedCurrencyError(f"currency {code!r} is not an ISO 4217 code") from exc
 
 
 def exponent(code: str) -> int:
@@ -42,9 +51,13 @@ def to_minor(amount: str | int | Decimal, code: str) -> int:
         raise InvalidMoneyError(f"amount {amount!r} is not a decimal number") from exc
     if not major.is_finite():
         raise InvalidMoneyError(f"amount {amount!r} is not a finite number")
+    if major and major.adjusted() >= MAX_DIGITS:
+        raise AmountTooLargeError(f"amount of {major.adjusted() + 1} digits is beyond any real amount")
     minor = major.scaleb(exponent(code))
     if minor != minor.to_integral_value():
-        raise InvalidMoneyError(f"amount {amount!r} has more decimals than {currency_code(code)} allows")
+        raise FractionalMinorUnitsError(
+            f"amount {amount!r} has more decimals than {currency_code(code)} allows"
+        )
     return int(minor)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,10 @@ class WebhookRequest:
     body: bytes
     query: Mapping[str, str] = field(default_factory=dict)
     public_url: str = ""  # scheme://host/path?query as the provider called it (HubSpot v3 signs it)
+    # When API Gateway received the request (Unix seconds, from requestContext.timeEpoch); a
+    # signature's age is measured from here, so a cold start never makes a fresh webhook stale.
+    # None (not behind API Gateway): the handler's clock.
+    received_at: float | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -88,7 +93,16 @@ def webhook_request(event: dict[str, Any], *, max_body_bytes: int) -> WebhookReq
         body=body,
         query=dict(event.get("queryStringParameters") or {}),
         public_url=f"{scheme}://{host}{path}" + (f"?{query}" if query else ""),
+        received_at=arrival(context),
     )
+
+
+def arrival(context: Mapping[str, Any]) -> float | None:
+    """requestContext.timeEpoch (milliseconds, set by API Gateway, never by the client) in seconds."""
+    epoch_ms = context.get("timeEpoch")
+    if isinstance(epoch_ms, bool) or not isinstance(epoch_ms, int | float) or not math.isfinite(epoch_ms):
+        return None
+    return epoch_ms / 1000 if epoch_ms > 0 else None
 
 
 def error_response(exc: Exception) -> dict[str, Any]:

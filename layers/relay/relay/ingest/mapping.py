@@ -1,24 +1,29 @@
 """Apply a source's rules to a provider payload: 0..n canonical conversions.
 
 Raw PII is read from the payload, normalized and hashed here (relay.pii), and never
-leaves this module unhashed.
+leaves this module unhashed. Amounts are read with the provider's own conventions
+(relay.money_rules). Whatever the payload holds at the paths the rules read (a wrong type,
+an expression that does not fit, a bad amount) ends as a MappingError, so an authentic event
+is parked with its reason, never answered 5xx.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
 import jmespath
-from relay import money, pii
+import jmespath.exceptions
+from pydantic import ValidationError
+from relay import money_rules, pii
 from relay.config import ItemsSpec, RelayConfig, Rule, Source, ValueSpec
-from relay.errors import InvalidMoneyError, MappingError
+from relay.errors import ConversionTooLargeError, InvalidMoneyError, MappingError, validation_problems
+from relay.ingest import json_body
 from relay.models import (
     Attribution,
     Consent,
@@ -37,8 +42,19 @@ def _compiled(expression: str) -> jmespath.parser.ParsedResult:
     return jmespath.compile(expression)
 
 
+# A delivery job is one SQS message and SendMessageBatch takes 10 of them in 1 MiB: a
+# conversion larger than this (a body stuffed into the fields the rules read) is parked.
+MAX_CONVERSION_BYTES = 64 * 1024
+MAX_QUANTITY = 999_999_999  # Paddle's documented ceiling; beyond it a quantity is not one
+
+
 def search(expression: str | None, data: Any) -> Any:
-    return None if expression is None else _compiled(expression).search(data)
+    if expression is None:
+        return None
+    try:
+        return _compiled(expression).search(data)
+    except jmespath.exceptions.JMESPathError as exc:  # e.g. starts_with() given a number
+        raise MappingError(f"{expression[:80]!r} does not fit this payload: {type(exc).__name__}") from exc
 
 
 def _text(value: Any) -> str | None:
@@ -82,7 +98,7 @@ def parse_time(value: Any) -> datetime | None:
         except (ValueError, OverflowError, OSError) as exc:  # NaN, or beyond year 9999
             raise MappingError(f"time {value!r} is out of range") from exc
     text = str(value).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return parse_time(int(text))
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -91,63 +107,76 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _minor(amount: Any, currency: str, *, major: bool) -> int:
-    if major:
-        return money.to_minor(amount if not isinstance(amount, float) else repr(amount), currency)
-    if isinstance(amount, bool) or amount is None:
-        raise InvalidMoneyError(f"minor-unit amount {amount!r} is not an integer")
-    if isinstance(amount, str) and amount.strip().lstrip("-").isdigit():
-        return int(amount.strip())
-    if isinstance(amount, int):
-        return amount
-    raise InvalidMoneyError(f"minor-unit amount {amount!r} is not an integer")
+def _money_rules(provider: str, spec: ValueSpec | None) -> money_rules.Convention:
+    """The provider's amount conventions, or plain ISO 4217 where the rule's value says so."""
+    if spec is not None and spec.convention == "iso4217":
+        return money_rules.ISO_4217
+    return money_rules.convention(provider)
 
 
-def _value(spec: ValueSpec | None, payload: Any) -> Money | None:
+def _value(spec: ValueSpec | None, payload: Any, rules: money_rules.Convention) -> Money | None:
     if spec is None:
         return None
     currency = search(spec.currency, payload)
-    major = spec.amount_major is not None
-    amount = search(spec.amount_major if major else spec.amount_minor, payload)
+    units: money_rules.Units = "major" if spec.amount_major is not None else "minor"
+    amount = search(spec.amount_major if units == "major" else spec.amount_minor, payload)
     if amount is None or currency is None:
         return None
-    code = money.currency_code(str(currency))
-    return Money(amount_minor=_minor(amount, code, major=major), currency=code)
+    return rules.read(amount, currency, units)
 
 
-def _unit_price(spec: ItemsSpec, line: Any, currency: str | None) -> int | None:
-    """A line's unit price in minor units, or None when it has none or none that is exact.
+def _unit_price(
+    spec: ItemsSpec, line: Any, currency: str | None, rules: money_rules.Convention
+) -> int | None:
+    """A line's unit price in ISO minor units, or None when it has none or none that is exact.
 
     A line's unit price is detail (metered prices have fractional minor units); the
     conversion's value stays exact, so such an item goes without one.
     """
+    if currency is None:
+        return None  # a price needs the conversion's currency (Stripe's units depend on it)
     try:
         if (raw := search(spec.unit_amount_minor, line)) is not None:
-            return _minor(raw, currency or "USD", major=False)
+            return rules.read(raw, currency, "minor").amount_minor
         if (raw := search(spec.unit_amount_major, line)) is not None:
-            if currency is None:
-                raise MappingError("item prices in major units need the conversion's currency")
-            return _minor(raw, currency, major=True)
+            return rules.read(raw, currency, "major").amount_minor
     except InvalidMoneyError:
         return None
     return None
 
 
-def _items(spec: ItemsSpec | None, payload: Any, currency: str | None) -> tuple[Item, ...]:
+def _quantity(value: Any) -> int | None:
+    """A whole quantity from 0 to MAX_QUANTITY (default 1), or None for anything else."""
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        return None
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        return None
+    if not (number.is_finite() and 0 <= number <= MAX_QUANTITY) or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def _items(
+    spec: ItemsSpec | None, payload: Any, currency: str | None, rules: money_rules.Convention
+) -> tuple[Item, ...]:
     if spec is None:
         return ()
     lines = search(spec.path, payload) or []
     items = []
     for line in lines if isinstance(lines, list) else []:
         product_id = _text(search(spec.product_id, line))
-        if product_id is None:
-            continue
-        unit = _unit_price(spec, line, currency)
-        quantity = search(spec.quantity, line)
+        quantity = _quantity(search(spec.quantity, line))
+        if product_id is None or quantity is None:
+            continue  # a line is detail: one that is not a product line stays out, the rest goes
+        unit = _unit_price(spec, line, currency, rules)
         items.append(
             Item(
                 product_id=product_id,
-                quantity=int(quantity) if quantity is not None else 1,
+                quantity=quantity,
                 unit_amount_minor=unit,
                 name=_text(search(spec.name, line)),
                 category=_text(search(spec.category, line)),
@@ -185,7 +214,7 @@ def _pagent(paths: dict[str, str], payload: Any) -> PagentSession:
     whole = search(paths.get("pagent"), payload)
     if isinstance(whole, str):
         try:
-            whole = json.loads(whole)
+            whole = json_body.loads(whole)
         except ValueError:
             whole = None
     if isinstance(whole, dict):
@@ -240,7 +269,8 @@ def apply_rule(
     order_key = _text(search(rule.order_key, payload))
     if order_key is None:
         raise MappingError(f"rule for {rule.event} found no order key at {rule.order_key!r}")
-    value = _value(rule.value, payload)
+    rules = _money_rules(event.provider, rule.value)
+    value = _value(rule.value, payload, rules)
     occurred_at = parse_time(search(rule.occurred_at, payload)) or event.occurred_at or datetime.now(UTC)
     consent = _consent(rule.consent or source.consent, payload)
     identity = _identity({**base.identity, **source.identity, **rule.identity}, payload, source.phone_region)
@@ -251,26 +281,39 @@ def apply_rule(
         for key, path in {**base.properties, **source.properties, **rule.properties}.items()
     }
     properties = {key: found_value for key, found_value in found.items() if found_value is not None}
-    return Conversion(
-        conversion_id=conversion_id(event.provider, order_key, rule.name),
-        name=rule.name,
-        occurred_at=occurred_at,
-        order_id=order_key,
-        value=value,
-        items=_items(rule.items, payload, value.currency if value else None),
-        identity=identity,
-        attribution=_attribution({**base.attribution, **source.attribution, **rule.attribution}, payload),
-        consent=consent,
-        properties=properties,
-        source=SourceRef(
-            provider=event.provider,
-            event_id=event.event_id,
-            event_type=event.event_type,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            livemode=event.livemode,
-        ),
-    )
+    try:
+        conversion = _conversion(
+            conversion_id=conversion_id(event.provider, order_key, rule.name),
+            name=rule.name,
+            occurred_at=occurred_at,
+            order_id=order_key,
+            value=value,
+            items=_items(rule.items, payload, value.currency if value else None, rules),
+            identity=identity,
+            attribution=_attribution({**base.attribution, **source.attribution, **rule.attribution}, payload),
+            consent=consent,
+            properties=properties,
+            source=SourceRef(
+                provider=event.provider,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                object_type=event.object_type,
+                object_id=event.object_id,
+                livemode=event.livemode,
+            ),
+        )
+    except ValidationError as exc:  # a value of the payload the canonical model refuses
+        ((where, why),) = validation_problems(exc, limit=1)
+        raise MappingError(f"the conversion is not valid: {where}: {why}") from exc
+    return conversion
+
+
+def _conversion(**fields: Any) -> Conversion:
+    conversion = Conversion(**fields)
+    size = len(conversion.model_dump_json())
+    if size > MAX_CONVERSION_BYTES:
+        raise ConversionTooLargeError(f"the conversion is {size} bytes of JSON, over {MAX_CONVERSION_BYTES}")
+    return conversion
 
 
 def rules_for(event_type: str, source: Source, builtin: Iterable[Rule]) -> list[Rule]:

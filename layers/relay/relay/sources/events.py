@@ -15,12 +15,13 @@ The event type is read at `settings.type_path` (default `type`). A type among
               "attribution": {"scan_session_id": "…", "fbc": "…"},
               "consent": "granted", "properties": {"plan": "pro"}}}
 
-validated here (a typo or bad amount is a 400 that says where), with raw identity hashed at
-ingest (or sent pre-hashed as SHA-256 hex), amounts in major units (`amount`, decimal string
-or number, parsed exactly) or minor units (`amount_minor`). Its conversion name is the type
-and its id derives from `order_id` (default: the webhook-id, e.g. for product views). Any
-other type is mapped by the config's rules, as for any provider; parse puts the webhook id
-under `relay.webhook_id` for them.
+validated here (a typo or bad amount parks the event with a reason that says where; an amount
+refused by relay.money_rules.EVENTS keeps its code, e.g. negative_amount), with raw identity
+hashed at ingest (or sent pre-hashed as SHA-256 hex), amounts in ISO 4217 major units
+(`amount`, decimal string or number, parsed exactly) or minor units (`amount_minor`). Its
+conversion name is the type and its id derives from `order_id` (default: the webhook-id, e.g.
+for product views). Any other type is mapped by the config's rules, as for any provider;
+parse puts the webhook id under `relay.webhook_id` for them.
 """
 
 from __future__ import annotations
@@ -31,16 +32,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from relay import money
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from relay.config import IdentityKey, ItemsSpec, JMESPath, Rule, Source, ValueSpec
-from relay.errors import PayloadError
+from relay.errors import MappingError, PayloadError
 from relay.ingest import signatures
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import DefaultPaths, ProviderEvent, parse_time, search
+from relay.models import Money
+from relay.money_rules import EVENTS
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
     event_time,
+    identifier,
     load_json,
     source_settings,
     validated,
@@ -95,23 +98,20 @@ class _Canonical(BaseModel):
 
 class _Value(_Canonical):
     amount: Decimal | None = Field(default=None, description="major units, e.g. '19.99'")
-    amount_minor: int | None = Field(default=None, description="minor units, e.g. 1999")
+    amount_minor: int | Decimal | None = Field(default=None, description="minor units, e.g. 1999")
     currency: str
-
-    @field_validator("currency")
-    @classmethod
-    def _code(cls, value: str) -> str:
-        return money.currency_code(value)
 
     @model_validator(mode="after")
     def _one_amount(self) -> _Value:
         if (self.amount is None) == (self.amount_minor is None):
             raise ValueError("give exactly one of amount, amount_minor")
-        self.minor()  # InvalidMoneyError is a ValueError: e.g. "19.999" USD is refused here
+        self.money()  # InvalidMoneyError is a ValueError: "19.999" USD is refused here, with its code
         return self
 
-    def minor(self) -> int:
-        return self.amount_minor if self.amount is None else money.to_minor(self.amount, self.currency)
+    def money(self) -> Money:
+        if self.amount is None:
+            return EVENTS.read(self.amount_minor, self.currency, "minor")
+        return EVENTS.read(self.amount, self.currency, "major")
 
 
 class _Item(_Canonical):
@@ -178,7 +178,7 @@ class _Data(_Canonical):
             if item.unit_amount is not None and self.value is None:
                 raise ValueError(f"items.{index}: unit_amount needs data.value.currency")
             if item.unit_amount is not None and self.value is not None:
-                money.to_minor(item.unit_amount, self.value.currency)
+                EVENTS.read(item.unit_amount, self.value.currency, "major")
         return self
 
 
@@ -193,19 +193,19 @@ class _Event(BaseModel):
 def _normalized(event: _Event, webhook_id: str, sent_at: datetime | None) -> dict[str, Any]:
     """The canonical body as the built-in rules read it: minor units, ISO times, no Nones."""
     data = event.data
-    value = data.value
+    value = data.value.money() if data.value else None
     currency = value.currency if value else None
     items = []
     for item in data.items:
         line = item.model_dump(exclude_none=True, exclude={"unit_amount"})
         if item.unit_amount is not None and currency is not None:
-            line["unit_amount_minor"] = money.to_minor(item.unit_amount, currency)
+            line["unit_amount_minor"] = EVENTS.read(item.unit_amount, currency, "major").amount_minor
         items.append(line)
     occurred_at = data.occurred_at or event.timestamp or sent_at
     return {
         "order_id": data.order_id or webhook_id,
         "occurred_at": occurred_at.isoformat() if occurred_at else None,
-        "value": {"amount_minor": value.minor(), "currency": value.currency} if value else None,
+        "value": {"amount_minor": value.amount_minor, "currency": value.currency} if value else None,
         "items": items,
         "identity": data.identity.model_dump(exclude_none=True),
         "attribution": data.attribution.model_dump(exclude_none=True),
@@ -226,25 +226,28 @@ def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> N
         signature_header=request.header("webhook-signature"),
         secrets=secrets,
         tolerance=DEFAULT_TOLERANCE_SECONDS if tolerance is None else tolerance,
+        now=request.received_at,
     )
 
 
 def _sent_at(request: WebhookRequest) -> datetime | None:
     timestamp = (request.header("webhook-timestamp") or "").strip()
-    return event_time(int(timestamp), "a signed event") if timestamp.isdigit() else None
+    if not (timestamp.isascii() and timestamp.isdigit()):
+        return None
+    return event_time(int(timestamp), "a signed event")
 
 
 def make_parse(type_path: str, canonical: frozenset[str]) -> Callable[[WebhookRequest], list[ProviderEvent]]:
     def parse(request: WebhookRequest) -> list[ProviderEvent]:
-        webhook_id = (request.header("webhook-id") or "").strip()
-        if not webhook_id:
-            raise PayloadError("missing webhook-id header")
+        webhook_id = identifier(request.header("webhook-id"), "webhook-id header")
         document = load_json(request.body)
         if not isinstance(document, dict):
             raise PayloadError("body must be a JSON object")
-        event_type = search(type_path, document)
-        if not isinstance(event_type, str) or not event_type.strip():
-            raise PayloadError(f"no event type (a string) at {type_path!r}")
+        try:
+            found = search(type_path, document)
+        except MappingError as exc:
+            raise PayloadError(str(exc)) from exc
+        event_type = identifier(found, f"event type at {type_path!r}")
         sent_at = _sent_at(request)
         if event_type in canonical:
             event = validated(_Event, document, f"a canonical {event_type} conversion")

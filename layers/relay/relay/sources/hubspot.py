@@ -32,7 +32,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -54,6 +53,8 @@ from relay.settings import IngestSettings
 from relay.sources.hubspot_crm import HubSpotCrm, first_contact_id, is_object_id
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
+    MAX_ID_CHARS,
+    Identifier,
     absolute_url,
     content_key,
     event_time,
@@ -164,7 +165,7 @@ def signed_url(request: WebhookRequest, settings: HubSpotSettings) -> str:
     """The URL HubSpot signed: the configured public URL (plus the query sent) or the request's."""
     if not settings.public_url:
         return request.public_url
-    query = urlsplit(request.public_url).query
+    query = request.public_url.partition("?")[2]  # not urlsplit: the Host header may be anything
     return settings.public_url + (f"?{query}" if query else "")
 
 
@@ -182,6 +183,7 @@ def verify(request: WebhookRequest, secrets_: Sequence[str], source: Source) -> 
         body=request.body,
         secrets=secrets_,
         tolerance=DEFAULT_TOLERANCE_SECONDS if tolerance is None else tolerance,
+        now=request.received_at,
     )
 
 
@@ -189,16 +191,17 @@ def verify(request: WebhookRequest, secrets_: Sequence[str], source: Source) -> 
 
 
 class _Event(BaseModel):
-    """One event of a webhook subscription batch (the fields the relay relies on)."""
+    """One event of a webhook subscription batch (the fields the relay relies on); the ids
+    are numbers in HubSpot's documents, and they make up the event's key."""
 
     model_config = ConfigDict(extra="allow")
 
-    subscriptionType: str = Field(min_length=1)
+    subscriptionType: Identifier
     portalId: _HubSpotId
     subscriptionId: _HubSpotId
     occurredAt: int
     objectId: _HubSpotId | None = None
-    objectTypeId: str | None = None
+    objectTypeId: _Id | None = None
     propertyName: str | None = None
 
 
@@ -259,7 +262,12 @@ def _subscription_event(document: dict[str, Any], index: int) -> ProviderEvent:
 def _workflow_event(document: dict[str, Any]) -> ProviderEvent:
     # A workflow body has no event id; a redelivery repeats it byte for byte.
     object_id = next(
-        (str(document[k]) for k in ("objectId", "hs_object_id", "vid") if document.get(k) is not None), None
+        (
+            str(document[k])[:MAX_ID_CHARS]
+            for k in ("objectId", "hs_object_id", "vid")
+            if document.get(k) is not None
+        ),
+        None,
     )
     return ProviderEvent(
         provider="hubspot",

@@ -13,6 +13,9 @@ Built-in rules:
 Attribution is read from `custom_data` (what Paddle.js checkout passes through), e.g.
 `custom_data.scan_session_id`; the customer id is the external id.
 
+Amounts are strings in the lowest denomination of `currency_code` (ISO 4217 minor units),
+one of the currencies Paddle documents (relay.money_rules.PADDLE), read when a rule maps them.
+
 Deduplication: on `event_id`, which names the event; a redelivery of a notification repeats
 it (the notification id differs per destination, so one event sent to two destinations
 still counts once).
@@ -23,15 +26,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
 from relay.ingest import signatures
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import DefaultPaths, ProviderEvent
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
+    MAX_ID_CHARS,
+    Identifier,
     absolute_url,
-    checked_money,
     event_time,
     load_json,
     source_settings,
@@ -117,50 +121,26 @@ def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> N
         request.header("paddle-signature"),
         secrets,
         tolerance=DEFAULT_TOLERANCE_SECONDS if tolerance is None else tolerance,
+        now=request.received_at,
     )
 
 
-class _Totals(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    grand_total: str | None = Field(default=None, pattern=r"^-?[0-9]+$")  # minor units, as a string
-
-
-class _Details(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    totals: _Totals | None = None
-
-
-class _Data(BaseModel):
-    """What the transaction rules rely on, checked so a bad amount is a 400, not a mapping error."""
-
-    model_config = ConfigDict(extra="allow")
-
-    currency_code: str | None = None
-    details: _Details | None = None
-
-    @model_validator(mode="after")
-    def _money(self) -> _Data:
-        totals = self.details.totals if self.details else None
-        checked_money(totals.grand_total if totals else None, self.currency_code)
-        return self
-
-
 class _Envelope(BaseModel):
+    """The notification's frame; what its `data` holds is read (and checked) by the rules."""
+
     model_config = ConfigDict(extra="allow")
 
-    event_id: str = Field(min_length=1)
-    event_type: str = Field(min_length=1)
+    event_id: Identifier
+    event_type: Identifier
     occurred_at: str | None = None
     notification_id: str | None = None
-    data: _Data
+    data: dict
 
 
 def parse(request: WebhookRequest) -> list[ProviderEvent]:
     document = load_json(request.body)
     envelope = validated(_Envelope, document, "a Paddle notification")
-    object_id = document["data"].get("id")
+    object_id = envelope.data.get("id")
     return [
         ProviderEvent(
             provider="paddle",
@@ -169,7 +149,7 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
             payload=document,
             occurred_at=event_time(envelope.occurred_at, "a Paddle notification"),
             object_type=envelope.event_type.partition(".")[0],
-            object_id=None if object_id is None else str(object_id),
+            object_id=None if object_id is None else str(object_id)[:MAX_ID_CHARS],
         )
     ]
 

@@ -15,21 +15,34 @@ Built-in rules (a config may add, replace or disable them):
 One order, one id: a checkout's purchase is keyed by its payment intent (or invoice),
 which is what payment_intent.succeeded and invoice.paid key theirs by, so the pair
 yields one conversion id and the delivery ledger lets it through once per destination.
+
+Amounts are Stripe's integer minor units in Stripe's own exponents (relay.money_rules.STRIPE:
+ISK 1,000 krónur arrive as 100000). A snapshot event (`"object": "event"`) always carries
+`data.object` (Stripe's Event object, API reference); one without it is parked. A thin event
+(`"object": "v2.core.event"`, event destinations) carries only `related_object`: no built-in
+rule uses one, so it is ignored unless the config has a rule for its type.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from relay.config import ItemsSpec, Rule, Source, ValueSpec
-from relay.errors import MappingError, PayloadError, validation_problems
+from relay.errors import PayloadError
 from relay.ingest import signatures
 from relay.ingest.edge import WebhookRequest
-from relay.ingest.mapping import DefaultPaths, ProviderEvent, parse_time
-from relay.sources.payloads import ATTRIBUTION_KEYS, absolute_url, source_settings
+from relay.ingest.mapping import DefaultPaths, ProviderEvent
+from relay.sources.payloads import (
+    ATTRIBUTION_KEYS,
+    Identifier,
+    absolute_url,
+    event_time,
+    load_json,
+    source_settings,
+    validated,
+)
 from relay.sources.spec import SourceSpec
 
 DEFAULT_TOLERANCE_SECONDS = 300
@@ -180,16 +193,33 @@ def builtin_rules(source: Source) -> tuple[Rule, ...]:
     )
 
 
+THIN_EVENT = "v2.core.event"
+
+
 class _Envelope(BaseModel):
-    """The fields every Stripe event has (snapshot events; v2 thin events lack `data`)."""
+    """The fields every Stripe event has."""
 
     model_config = ConfigDict(extra="allow")
 
-    id: str
-    type: str
+    id: Identifier
+    type: Identifier
+    object: str = "event"
     created: int | str | None = None
     livemode: bool = True
-    data: dict | None = None
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    object: dict[str, Any]
+
+
+class _Snapshot(_Envelope):
+    data: _Data
+
+
+class _Thin(_Envelope):
+    related_object: dict[str, Any] | None = None
 
 
 def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> None:
@@ -199,22 +229,22 @@ def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> N
         request.header("stripe-signature"),
         secrets,
         tolerance=DEFAULT_TOLERANCE_SECONDS if tolerance is None else tolerance,
+        now=request.received_at,
     )
 
 
 def parse(request: WebhookRequest) -> list[ProviderEvent]:
-    try:
-        document = json.loads(request.body)
-        envelope = _Envelope.model_validate(document)
-    except ValueError as exc:  # json and pydantic errors are ValueErrors
-        raise PayloadError(_reason(exc)) from exc
-    data_object = (envelope.data or {}).get("object")
-    if envelope.data is not None and not isinstance(data_object, dict):
-        raise PayloadError("data.object must be a JSON object")
-    try:
-        created = parse_time(envelope.created)
-    except MappingError as exc:  # the sender's mistake: 400, not a 5xx retried for days
-        raise PayloadError(f"not a Stripe event: created: {exc}") from exc
+    document = load_json(request.body)
+    if not isinstance(document, dict):
+        raise PayloadError("not a Stripe event: the body must be a JSON object")
+    envelope: _Envelope
+    if document.get("object") == THIN_EVENT:
+        envelope = thin = validated(_Thin, document, "a Stripe thin event")
+        described = thin.related_object or {}
+    else:
+        envelope = snapshot = validated(_Snapshot, document, "a Stripe event")
+        described = snapshot.data.object
+    object_type, object_id = described.get("object") or described.get("type"), described.get("id")
     return [
         ProviderEvent(
             provider="stripe",
@@ -222,18 +252,11 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
             event_type=envelope.type,
             payload=document,
             livemode=envelope.livemode,
-            occurred_at=created,
-            object_type=(data_object or {}).get("object"),
-            object_id=(data_object or {}).get("id"),
+            occurred_at=event_time(envelope.created, "a Stripe event"),
+            object_type=object_type if isinstance(object_type, str) else None,
+            object_id=object_id if isinstance(object_id, str) else None,
         )
     ]
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        ((where, why),) = validation_problems(exc, limit=1, top_level="body")
-        return f"not a Stripe event: {where}: {why}"
-    return f"body is not valid JSON: {exc}"
 
 
 SOURCE = SourceSpec(name="stripe", verify=verify, parse=parse, builtin_rules=builtin_rules, defaults=DEFAULTS)

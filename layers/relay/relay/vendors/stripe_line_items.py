@@ -7,7 +7,8 @@ session, so they are read from the Stripe API with the destination's `stripe_api
 Invoice lines are mapped into the conversion's items at ingest and need no call.
 
 These are reads: a timeout is only a transient failure. 404 means no items; 401/403 (a bad
-key) are permanent.
+key) are permanent. Prices are Stripe's minor units, read with Stripe's conventions
+(relay.money_rules.STRIPE: ISK 1,000 krónur is `100000`) into ISO 4217 minor units.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from urllib.parse import quote
 
-from relay.errors import PermanentDeliveryError, TransientDeliveryError, UnansweredDeliveryError
+from relay.errors import (
+    InvalidMoneyError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UnansweredDeliveryError,
+)
 from relay.models import Conversion, Item
+from relay.money_rules import STRIPE
 from relay.vendors.http import Transport
 
 PAGE_SIZE = 100
@@ -126,15 +133,26 @@ def _item(line: dict[str, Any]) -> Item | None:
         return None
     quantity = int(line.get("quantity") or 0)
     subtotal = line.get("amount_subtotal")
+    currency = line.get("currency") or price.get("currency")
     if quantity and subtotal is not None:
-        # The sale price of one unit: after discounts, before tax.
-        net = Decimal(subtotal) - Decimal(line.get("amount_discount") or 0)
-        unit = int((net / quantity).to_integral_value(rounding=ROUND_HALF_EVEN))
+        # The sale price of one unit: after discounts, before tax, rounded in ISO minor units.
+        net = _iso_minor(Decimal(subtotal) - Decimal(line.get("amount_discount") or 0), currency)
+        unit = None if net is None else int((Decimal(net) / quantity).to_integral_value(ROUND_HALF_EVEN))
     else:
-        unit = price.get("unit_amount")
+        unit = _iso_minor(price.get("unit_amount"), currency)
     return Item(
         product_id=str(product_id),
         quantity=quantity or 1,
         unit_amount_minor=unit,
         name=line.get("description"),
     )
+
+
+def _iso_minor(stripe_amount: Any, currency: Any) -> int | None:
+    """A Stripe unit price as ISO 4217 minor units; None (no price) when it is not exact money."""
+    if stripe_amount is None or currency is None:
+        return None
+    try:
+        return STRIPE.read(stripe_amount, currency, "minor").amount_minor
+    except InvalidMoneyError:
+        return None
