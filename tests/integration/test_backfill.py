@@ -317,11 +317,12 @@ def test_what_a_source_cannot_read_is_parked_once(
     backfill = build(moto_world, write_config(tmp_path / "relay.yaml", providers))
     # When the window is backfilled twice
     first, second = backfill.run(plan("paddle")), backfill.run(plan("paddle"))
-    # Then it is parked by its id the first time (for relay parked ls), and left parked after
-    assert [(r.outcome, r.detail is not None) for r in first.results] == [(Outcome.UNREADABLE, True)]
+    # Then it is parked by its id the first time (for relay parked ls: the amount is judged while
+    # mapping, relay.money_rules), and left parked after
+    assert [(r.outcome, r.detail is not None) for r in first.results] == [(Outcome.PARKED, True)]
     assert [r.outcome for r in second.results] == [Outcome.STILL_PARKED]
     record = ParkedEvents(boto3.client("dynamodb"), moto_world.table_name).get("paddle", "evt_01unreadable")
-    assert record is not None and record.times == 1 and record.reason == "malformed_payload"
+    assert record is not None and record.times == 1 and record.reason == "invalid_money"
     assert drain(moto_world) == []
 
 
