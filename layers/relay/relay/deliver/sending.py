@@ -1,13 +1,27 @@
-"""Prepared jobs sent in full vendor requests, one outcome per job.
+"""Prepared jobs sent in vendor requests, side by side, one outcome per job.
 
-Where a vendor refuses a whole multi-event request for what may be one bad event (Scanova
-422, pagent 400: the client's `split_statuses`), the request is split in halves until the
-bad events are isolated, so good events are not parked with them.
+One `Sender` per destination, built at cold start:
+- requests of up to `client.request_size` jobs: the vendor's batch limit, and where an unanswered
+  request parks its jobs in doubt (a vendor that does not dedupe), the destination's
+  `max_in_doubt`; each request has an id, recorded with the jobs it carried;
+- up to the destination's `request_concurrency` requests in flight at once (a thread pool of that
+  size), each bounded by its own timeouts (connect, then `timeout_seconds` to the answer), so a
+  hung request holds one slot while the others go on: a batch takes about its slowest request;
+- a request starts only while the invocation has time for its answer (`may_continue`); the jobs
+  of one that never started are not attempted (None);
+- a 429 makes the destination back off as a whole: requests not yet started are not sent, and
+  their jobs are retried after the vendor's Retry-After like the throttled one's;
+- a whole request refused for what may be one bad event (Scanova 422, pagent 400: the client's
+  `split_statuses`) is split in halves, in the same slot, until the bad events are isolated.
 """
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger
 from relay.errors import (
@@ -21,52 +35,100 @@ from relay.vendors.client import VendorClient, VendorEvent, VendorOutcome
 
 logger = Logger(child=True)
 
+RATE_LIMITED = 429
 
-def send_jobs(
-    client: VendorClient,
-    batch: Sequence[list[VendorEvent]],
-    *,
-    may_continue: Callable[[], bool] = lambda: True,
-) -> list[VendorOutcome | None]:
-    """One outcome per prepared job, in order; None for a job not attempted (out of time)."""
-    outcomes: list[VendorOutcome | None] = [None] * len(batch)
-    for start in range(0, len(batch), client.max_batch):
-        if not may_continue():
-            break
-        _send(
-            client,
-            batch,
-            list(range(start, min(start + client.max_batch, len(batch)))),
-            outcomes,
-            may_continue,
+
+@dataclass(frozen=True)
+class Sent:
+    """What became of one job: its outcome (None: not attempted) and the request that carried it."""
+
+    outcome: VendorOutcome | None = None
+    request_id: str | None = None
+
+
+class _Backoff:
+    """The destination's first 429 of this batch; once set, no further request starts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.throttled: TransientDeliveryError | None = None
+
+    def trip(self, exc: TransientDeliveryError) -> None:
+        with self._lock:
+            if self.throttled is None:
+                self.throttled = exc
+
+    def not_sent(self) -> TransientDeliveryError | None:
+        throttled = self.throttled
+        if throttled is None:
+            return None
+        return TransientDeliveryError(
+            "not sent: the destination is backing off after a 429",
+            status=RATE_LIMITED,
+            vendor_message=throttled.vendor_message,
+            retry_after=throttled.retry_after,
         )
-    return outcomes
 
 
-def _send(
-    client: VendorClient,
-    batch: Sequence[list[VendorEvent]],
-    indices: list[int],
-    outcomes: list[VendorOutcome | None],
-    may_continue: Callable[[], bool],
-) -> None:
-    results: Sequence[VendorOutcome]
-    try:
-        results = client.post([batch[i] for i in indices])
-    except PermanentDeliveryError as exc:
-        if len(indices) > 1 and exc.status in client.split_statuses:
-            half = len(indices) // 2
-            for part in (indices[:half], indices[half:]):
-                if may_continue():
-                    _send(client, batch, part, outcomes, may_continue)
+class Sender:
+    """Sends one destination's prepared jobs (see the module doc)."""
+
+    def __init__(self, client: VendorClient):
+        self.client = client
+        self._pool = ThreadPoolExecutor(
+            max_workers=client.destination.request_concurrency, thread_name_prefix=f"send-{client.name}"
+        )
+
+    def send(
+        self, batch: Sequence[list[VendorEvent]], *, may_continue: Callable[[], bool] = lambda: True
+    ) -> list[Sent]:
+        """One Sent per prepared job, in order."""
+        results = [Sent()] * len(batch)
+        size = self.client.request_size
+        backoff = _Backoff()
+        requests = [list(range(start, min(start + size, len(batch)))) for start in range(0, len(batch), size)]
+        futures = [
+            self._pool.submit(self._request, batch, indices, results, may_continue, backoff)
+            for indices in requests
+        ]
+        for future in futures:
+            future.result()
+        return results
+
+    def _request(
+        self,
+        batch: Sequence[list[VendorEvent]],
+        indices: list[int],
+        results: list[Sent],
+        may_continue: Callable[[], bool],
+        backoff: _Backoff,
+    ) -> None:
+        held = backoff.not_sent()
+        if held is not None:
+            for index in indices:
+                results[index] = Sent(held)
             return
-        results = [exc] * len(indices)
-    except DeliveryError as exc:
-        results = [exc] * len(indices)
-    except ConfigError as exc:  # the vendor's secret cannot be read: nothing was sent
-        results = [TransientDeliveryError(f"credential unavailable: {exc}")] * len(indices)
-    except Exception as exc:  # a fault after the call went out: the vendor may have the events
-        logger.exception("vendor answer could not be handled", extra={"destination": client.name})
-        results = [UnansweredDeliveryError(f"unreadable answer ({type(exc).__name__})")] * len(indices)
-    for index, result in zip(indices, results, strict=True):
-        outcomes[index] = result
+        if not may_continue():
+            return  # not attempted: retried without a backoff
+        request_id = uuid.uuid4().hex[:16]
+        outcomes: Sequence[VendorOutcome]
+        try:
+            outcomes = self.client.post([batch[i] for i in indices])
+        except PermanentDeliveryError as exc:
+            if len(indices) > 1 and exc.status in self.client.split_statuses:
+                half = len(indices) // 2
+                for part in (indices[:half], indices[half:]):
+                    self._request(batch, part, results, may_continue, backoff)
+                return
+            outcomes = [exc] * len(indices)
+        except DeliveryError as exc:
+            if isinstance(exc, TransientDeliveryError) and exc.status == RATE_LIMITED:
+                backoff.trip(exc)
+            outcomes = [exc] * len(indices)
+        except ConfigError as exc:  # the vendor's secret cannot be read: nothing was sent
+            outcomes = [TransientDeliveryError(f"credential unavailable: {exc}")] * len(indices)
+        except Exception as exc:  # a fault after the call went out: the vendor may have the events
+            logger.exception("vendor answer could not be handled", extra={"destination": self.client.name})
+            outcomes = [UnansweredDeliveryError(f"unreadable answer ({type(exc).__name__})")] * len(indices)
+        for index, outcome in zip(indices, outcomes, strict=True):
+            results[index] = Sent(outcome, request_id)
