@@ -251,11 +251,26 @@ class FakeSQS:
         }
 
 
-class Unused:
-    """A client that must not be called (the idempotency store is in memory)."""
+class FakeDynamoDB:
+    """Answers the conversion claim (relay.ingest.claims) as DynamoDB does for a new conversion:
+    every destination is the webhook's own. Nothing else may be called (the idempotency store is
+    in memory)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        return {"Attributes": claimed_item(kwargs)}
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"unexpected AWS call: {name}")
+
+
+def claimed_item(update: dict[str, Any]) -> dict[str, Any]:
+    """The conversion item after a first claim: each destination named by the write is this event's."""
+    event = update["ExpressionAttributeValues"][":event"]
+    return {name: event for name in update["ExpressionAttributeNames"].values()}
 
 
 def load_handler(environment: dict[str, str], make_client: Callable[..., Any]) -> Callable[..., Any]:
@@ -278,21 +293,25 @@ def load_handler(environment: dict[str, str], make_client: Callable[..., Any]) -
 
 def fake_clients() -> tuple[Callable[..., Any], Callable[[int], None]]:
     """(client factory, check(checkouts)) for the fake SQS client."""
-    sqs = FakeSQS()
+    sqs, dynamodb = FakeSQS(), FakeDynamoDB()
 
     def check(checkouts: int) -> None:
         assert sqs.calls == checkouts * SQS_CALLS_PER_CHECKOUT, sqs.calls
+        assert dynamodb.calls == checkouts, dynamodb.calls  # one claim per conversion
 
-    return (lambda service, *_, **__: sqs if service == "sqs" else Unused()), check
+    return (lambda service, *_, **__: sqs if service == "sqs" else dynamodb), check
 
 
 def stubbed_clients(checkouts: int) -> tuple[Callable[..., Any], Callable[[int], None]]:
-    """(client factory, check) for real boto3 clients under botocore's Stubber. The SQS stub holds
-    exactly the answers the checkouts need; the DynamoDB stub holds none, so any call fails."""
+    """(client factory, check) for real boto3 clients under botocore's Stubber. The stubs hold
+    exactly the answers the checkouts need (SQS: the sends; DynamoDB: each conversion's claim);
+    any other call fails."""
     import boto3
+    import yaml
     from botocore.stub import Stubber
 
     real_client, stubbers = boto3.client, {}
+    destinations = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["destinations"]
 
     def make(service: str, *args: Any, **kwargs: Any) -> Any:
         client = real_client(service, *args, **kwargs)
@@ -300,10 +319,14 @@ def stubbed_clients(checkouts: int) -> tuple[Callable[..., Any], Callable[[int],
         stubbers[service].activate()
         for _ in range(checkouts * SQS_CALLS_PER_CHECKOUT if service == "sqs" else 0):
             stubbers[service].add_response("send_message_batch", SEND_OK)
+        for i in range(checkouts if service == "dynamodb" else 0):
+            claimed = {f"to:{name}": {"S": f"evt_bench_{i:06d}"} for name in destinations}
+            stubbers[service].add_response("update_item", {"Attributes": claimed})
         return client
 
     def check(_: int) -> None:
         stubbers["sqs"].assert_no_pending_responses()
+        stubbers["dynamodb"].assert_no_pending_responses()
 
     return make, check
 
