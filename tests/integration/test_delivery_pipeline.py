@@ -13,6 +13,7 @@ import copy
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -801,6 +802,68 @@ def test_a_timeout_is_in_doubt_where_the_vendor_does_not_dedupe(
         assert dead == []
         assert [e["event_id"] for e in accepted(relay, kind)] == [cid(slow)]
         assert relay.ledger.status(destination, cid(slow)) == "delivered"
+
+
+def test_one_hung_request_puts_at_most_max_in_doubt_conversions_in_doubt(relay: Relay) -> None:
+    """Given 60 pagent jobs and pagent hanging on every request (it does not dedupe), when
+    delivered, then they went out as requests of at most 25 (max_in_doubt), side by side, and each
+    parked job names the request it shared: an operator decides per request, not per batch."""
+    relay.configure("pagent", timeout_seconds=0.3)
+    sent = [job("pagent") for _ in range(60)]
+    relay.enqueue(*sent)
+    relay.sandboxes["pagent"].set_faults(FaultPlan(timeout_rate=1.0, hang_seconds=1))
+
+    relay.run("pagent")
+
+    dead = relay.dead_letters("pagent")
+    assert len(dead) == 60
+    assert {a["failure_reason"] for _, a in dead} == {"in_doubt"}
+    by_request = Counter(a["request_id"] for _, a in dead)
+    assert sorted(by_request.values()) == [10, 25, 25]
+    assert all(relay.ledger.status("pagent", cid(j)) == "in_doubt" for j in sent)
+    hung = wait_for(lambda: [r for r in relay.sandboxes["pagent"].requests() if r["status"] is None])
+    assert sorted(r["n_events"] for r in hung) == [10, 25, 25]
+
+
+def test_a_429_makes_the_whole_destination_back_off(relay: Relay, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given Scalev answering 429 (Retry-After 7) and one request at a time, when 5 Meta jobs are
+    delivered, then only the first request is sent and every job waits for Retry-After."""
+    relay.env_overrides["RETRY_DELAY_SCALE"] = "1"
+    relay.configure("scalev_meta", concurrency=1)
+    visibility: list[int] = []
+    original = relay.sqs.change_message_visibility_batch
+
+    def spy(**kwargs: Any) -> Any:
+        visibility.extend(entry["VisibilityTimeout"] for entry in kwargs["Entries"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(relay.sqs, "change_message_visibility_batch", spy)
+    relay.enqueue(*[job("scalev_meta") for _ in range(5)])
+    relay.sandboxes["scalev"].set_faults(FaultPlan(rate_429=1.0, retry_after=7))
+
+    answer = relay.run("scalev")
+
+    assert len(answer["batchItemFailures"]) == 5
+    assert len(relay.sandboxes["scalev"].requests()) == 1
+    assert len(visibility) == 5 and all(7 <= seconds <= 8 for seconds in visibility)
+
+
+def test_a_vendor_that_dedupes_costs_one_ledger_write_per_job(relay: Relay, monkeypatch) -> None:
+    """Given Scanova (dedupes on the event id), when 3 jobs are delivered, then the ledger is read
+    once and written once for all of them (no claim), and says delivered."""
+    calls: list[str] = []
+    for name in ("update_item", "put_item", "batch_write_item", "batch_get_item"):
+        original = getattr(relay.dynamodb, name)
+        monkeypatch.setattr(
+            relay.dynamodb, name, lambda _o=original, _n=name, **kw: (calls.append(_n), _o(**kw))[1]
+        )
+    jobs = [job("scanova") for _ in range(3)]
+    relay.enqueue(*jobs)
+
+    relay.run("scanova")
+
+    assert calls == ["batch_get_item", "batch_write_item"]
+    assert all(relay.ledger.status("scanova", cid(j)) == "delivered" for j in jobs)
 
 
 # --------------------------------------------------------------------------- exactly once
