@@ -258,8 +258,11 @@ class Relay:
         self._lock = threading.Lock()
         self.vendors = {spec.kind: spec for spec in VENDORS.values()}
         self.ingest = self._load("StripeWebhookFunction")
+        # As many execution environments per deliver function as its event source may invoke at
+        # once (ScalingConfig.MaximumConcurrency in template.yaml): each its own cold start.
         self.deliver = {
-            kind: self._load(f"{spec.title}DeliverFunction") for kind, spec in self.vendors.items()
+            kind: [self._load(f"{spec.title}DeliverFunction") for _ in range(max_concurrency(spec.title))]
+            for kind, spec in self.vendors.items()
         }
 
     def environment(self, function: str) -> dict[str, str]:
@@ -323,26 +326,32 @@ class Relay:
     def drain(
         self, sqs: Any, *, parallel: bool = True, idle_wait: float = 0.1, limit_seconds: float = 900
     ) -> dict[str, float]:
-        """Every deliver function's queue until empty: one poller thread per function, as Lambda
-        runs one event source per function (`parallel=False`: one function after the other);
-        each vendor's seconds until its queue was empty."""
+        """Every deliver function's queue until empty: one poller thread per execution environment,
+        as Lambda's event source invokes each function up to MaximumConcurrency at once
+        (`parallel=False`: one invocation at a time); each vendor's seconds until its queue was
+        empty."""
         finished: dict[str, float] = {}
         started = time.monotonic()
         errors: list[BaseException] = []
         if not parallel:
             for kind in self.vendors:
-                self._poll(sqs, kind, idle_wait, started + limit_seconds)
+                self._poll(sqs, kind, self.deliver[kind][0], idle_wait, started + limit_seconds)
                 finished[kind] = time.monotonic() - started
             return finished
 
-        def poll(kind: str) -> None:
+        def poll(kind: str, environment: ModuleType) -> None:
             try:
-                self._poll(sqs, kind, idle_wait, started + limit_seconds)
-                finished[kind] = time.monotonic() - started
+                self._poll(sqs, kind, environment, idle_wait, started + limit_seconds)
+                with self._lock:
+                    finished[kind] = max(finished.get(kind, 0.0), time.monotonic() - started)
             except BaseException as exc:  # reported by the caller's thread
                 errors.append(exc)
 
-        threads = [threading.Thread(target=poll, args=(kind,), daemon=True) for kind in self.vendors]
+        threads = [
+            threading.Thread(target=poll, args=(kind, environment), daemon=True)
+            for kind, environments in self.deliver.items()
+            for environment in environments
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -351,7 +360,7 @@ class Relay:
             raise errors[0]
         return finished
 
-    def _poll(self, sqs: Any, kind: str, idle_wait: float, until: float) -> None:
+    def _poll(self, sqs: Any, kind: str, environment: ModuleType, idle_wait: float, until: float) -> None:
         from local.pollers import failed_items, lambda_record
 
         spec = self.vendors[kind]
@@ -377,7 +386,7 @@ class Relay:
                 time.sleep(idle_wait)  # the rest is invisible: backing off, or being retried
                 continue
             event = {"Records": [lambda_record(m, arn, REGION) for m in batch]}
-            answer = self.invoke(function, self.deliver[kind], event, records=len(batch))
+            answer = self.invoke(function, environment, event, records=len(batch))
             failed = failed_items(answer, {m["MessageId"] for m in batch})
             if failed is None:
                 raise RuntimeError(f"{function} answered {answer!r}")
@@ -391,6 +400,15 @@ class Relay:
                     ],
                 )
         raise TimeoutError(f"the {kind} queue was not drained in time")
+
+
+def max_concurrency(title: str) -> int:
+    """The deliver function's event-source MaximumConcurrency in template.yaml (1 if none)."""
+    from local.world import load_template
+
+    resource = load_template()["Resources"][f"{title}DeliverFunction"]
+    jobs = next(iter(resource["Properties"].get("Events", {}).values()), {})
+    return int(jobs.get("Properties", {}).get("ScalingConfig", {}).get("MaximumConcurrency", 1))
 
 
 def queue_empty(sqs: Any, queue: str) -> bool:

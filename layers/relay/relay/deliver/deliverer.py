@@ -274,7 +274,9 @@ class Deliverer:
 
     def _send(self, works: Sequence[Work], deadline: Deadline) -> None:
         groups: dict[str, list[Work]] = defaultdict(list)
-        for work in works:
+        # Most-received first: when a 429 stops a destination's batch, the jobs left for later
+        # are the ones with the most receives to spare.
+        for work in sorted(works, key=lambda w: -w.receive_count):
             if work.open and work.events is not None:
                 groups[work.destination].append(work)
                 work.sending = True

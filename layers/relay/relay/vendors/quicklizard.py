@@ -24,7 +24,6 @@ from relay.models import Conversion, Item
 from relay.vendors.answers import clean_message, describe
 from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutcome
 from relay.vendors.spec import Destination, ProviderApi, VendorSpec
-from relay.vendors.stripe_line_items import StripeLineItems
 
 MAX_BATCH = 100  # jobs per request; QuickLizard documents no limit
 # Stripe allows 25 requests a second on one endpoint (docs.stripe.com/rate-limits) and counts the
@@ -98,6 +97,10 @@ class QuickLizardClient(VendorClient):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        # Here, not at the top: ingest functions import this module for the destination's config
+        # and must not pay for an HTTP library at cold start.
+        from relay.vendors.stripe_line_items import StripeLineItems
+
         stripe_key = self.destination.stripe_api_key_secret
         self._stripe = (
             StripeLineItems(
