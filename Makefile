@@ -69,8 +69,19 @@ send: $(STAMP)
 status: $(STAMP)
 	@$(BIN)/relay-local status --port $(PORT)
 
-bench: $(STAMP)
+# Cold init is timed with python3.13, what Lambda runs: a venv with the layer's requirements and
+# boto3 at the versions of .venv (bench/bench_ingest.py uses it when it exists).
+VENV313 := .venv313
+STAMP313 := $(VENV313)/.installed
+$(STAMP313): $(STAMP) layers/relay/requirements.txt
+	@test -n "$(PY313_DIR)" || { echo "python3.13 not found: cold init is timed with $$($(BIN)/python -V)"; exit 0; }; \
+	set -e; "$(PY313_DIR)/python3.13" -m venv $(VENV313); \
+	$(BIN)/python -m pip freeze | grep -v -e '^-e' -e ' @ ' > $(VENV313)/constraints.txt; \
+	$(VENV313)/bin/python -m pip install --quiet -c $(VENV313)/constraints.txt -r layers/relay/requirements.txt boto3; \
+	touch $(STAMP313)
+
+bench: $(STAMP) $(STAMP313)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache bench/results
+	rm -rf $(VENV) $(VENV313) .aws-sam .pytest_cache .ruff_cache bench/results

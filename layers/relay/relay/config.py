@@ -286,6 +286,10 @@ def parse_config(data: Mapping[str, Any] | None, origin: str = "config") -> Rela
         raise ConfigError(f"invalid relay config {origin}", problems) from exc
 
 
+# libyaml's safe loader where PyYAML was built with it (its wheels are): parsing at cold start.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_config(path: str | os.PathLike[str]) -> RelayConfig:
     file = Path(path)
     try:
@@ -293,7 +297,7 @@ def load_config(path: str | os.PathLike[str]) -> RelayConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read relay config {file}: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise ConfigError(f"relay config {file} is not valid YAML: {exc}") from exc
     if data is not None and not isinstance(data, Mapping):
