@@ -25,7 +25,7 @@ from relay import dlq, sqs
 from relay.deliver.work import Verdict, Work
 from relay.dlq import FailureReason
 from relay.errors import LedgerError
-from relay.ledger import Ledger, Outcome, Status
+from relay.ledger import WRITE_BATCH, Ledger, Outcome, Status
 from relay.models import JOB_ATTRIBUTES
 from relay.settings import DeliverSettings
 from relay.vendors.answers import clean_message
@@ -104,8 +104,11 @@ class Settlement:
             for w in final
             if w.job is not None
         ]
-        if not outcomes:
-            return
+        # One BatchWriteItem per 25 outcomes, side by side.
+        chunks = [outcomes[i : i + WRITE_BATCH] for i in range(0, len(outcomes), WRITE_BATCH)]
+        list(self._pool.map(self._record_chunk, chunks))
+
+    def _record_chunk(self, outcomes: list[Outcome]) -> None:
         try:
             self._ledger.record(outcomes)
         except LedgerError:
