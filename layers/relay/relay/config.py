@@ -9,6 +9,7 @@ provider payload, compiled once here. Each source has built-in rules
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from functools import cached_property
@@ -85,12 +86,17 @@ AnyDestination = Annotated[
     ],
     Discriminator(_kind_of),
 ]
-_DESTINATION_ADAPTER: TypeAdapter[Destination] = TypeAdapter(AnyDestination)
+
+
+@functools.cache
+def _destination_adapter() -> TypeAdapter[Destination]:
+    # Built on first use (tests, tools): functions validate destinations through RelayConfig.
+    return TypeAdapter(AnyDestination)
 
 
 def parse_destination(data: Mapping[str, Any]) -> Destination:
     """One destination, validated by its vendor's model (tests, tools)."""
-    return _DESTINATION_ADAPTER.validate_python(data)
+    return _destination_adapter().validate_python(data)
 
 
 # --- source rules ------------------------------------------------------------------------
