@@ -23,9 +23,7 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -39,7 +37,6 @@ import boto3
 import requests
 import yaml
 from aws_lambda_powertools import Metrics
-from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 from relay.config import RelayConfig, parse_config
 from relay.deliver.deliverer import Deliverer
@@ -48,6 +45,7 @@ from relay.models import Attribution, Conversion, DeliveryJob, Identity, Item, M
 from relay.settings import DeliverSettings
 from relay.vendors.registry import VENDORS, vendor_spec
 
+from bench.stack import SandboxProcess, fake_aws
 from local.lambda_context import LambdaContext
 from local.pollers import failed_items, lambda_record
 from local.world import REPO_ROOT, build_world
@@ -72,19 +70,6 @@ SECRETS = {
     "conversion-relay/scalev-storefront-key": "sfpk_local_scalev",
     "conversion-relay/quicklizard-client-key": "ql_local_client",
 }
-# The sandboxes without rate limits (the bench measures the relay, not the vendors' quotas).
-_SANDBOX_SCRIPT = """
-import sys
-from sandboxes import PagentSandbox, QuickLizardSandbox, ScalevSandbox, ScanovaSandbox
-sandboxes = [ScanovaSandbox(events_per_minute=None), PagentSandbox(requests_per_minute=None),
-             ScalevSandbox(requests_per_minute=None), QuickLizardSandbox(requests_per_minute=None)]
-for sandbox in sandboxes:
-    sandbox.start()
-    print(sandbox.name, sandbox.url, flush=True)
-sys.stdin.read()  # until the bench closes the pipe
-for sandbox in sandboxes:
-    sandbox.stop()
-"""
 
 
 class _MotoCpu:
@@ -113,44 +98,6 @@ class _MotoCpu:
             yield
         finally:
             BotocoreStubber.__call__ = original  # type: ignore[method-assign]
-
-
-@contextlib.contextmanager
-def _aws() -> Iterator[None]:
-    """moto in-process, with fake credentials that cannot reach a real account."""
-    fake = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION}
-    saved = {name: os.environ.get(name) for name in (*fake, "AWS_ENDPOINT_URL", "AWS_PROFILE")}
-    os.environ.update(fake)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        os.environ.pop(name, None)
-    try:
-        with mock_aws():
-            yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextlib.contextmanager
-def _sandboxes() -> Iterator[dict[str, str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", _SANDBOX_SCRIPT],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO_ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        urls = dict(process.stdout.readline().split() for _ in range(4))
-        yield urls
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        process.wait(timeout=10)
 
 
 def _conversion(index: int) -> Conversion:
@@ -292,7 +239,9 @@ def _bench_vendor(kind: str, jobs: int, world: Any, config: RelayConfig, urls: d
 def run(quick: bool = False) -> dict[str, Any]:
     jobs = QUICK_JOBS if quick else FULL_JOBS
     results: list[_Result] = []
-    with _aws(), _sandboxes() as urls:
+    # The sandboxes without rate limits: the bench measures the relay, not the vendors' quotas.
+    with fake_aws(), SandboxProcess({}) as sandboxes:
+        urls = sandboxes.urls
         world = build_world(boto3.Session(region_name=REGION))
         config = _config(urls)
         for kind in DESTINATIONS:

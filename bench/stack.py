@@ -36,6 +36,8 @@ from typing import Any
 import requests
 import yaml
 
+from bench.bench_ingest import patched_environ
+
 REPO = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 ESM_RECEIVE_LIMIT = 10  # ReceiveMessage returns at most 10 messages
@@ -75,17 +77,6 @@ class Sink(io.TextIOBase):
 
 
 SINK = Sink()
-
-
-@contextlib.contextmanager
-def patched_environ(values: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @contextlib.contextmanager

@@ -335,6 +335,19 @@ def accepted(relay: Relay, vendor: str, **match: Any) -> list[dict[str, Any]]:
     return [e for e in relay.sandboxes[vendor].accepted() if all(e.get(k) == v for k, v in match.items())]
 
 
+def visibility_timeouts(relay: Relay, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every VisibilityTimeout the deliver functions set from now on (their backoff)."""
+    visibility: list[int] = []
+    original = relay.sqs.change_message_visibility_batch
+
+    def spy(**kwargs: Any) -> Any:
+        visibility.extend(entry["VisibilityTimeout"] for entry in kwargs["Entries"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(relay.sqs, "change_message_visibility_batch", spy)
+    return visibility
+
+
 # --------------------------------------------------------------------------- happy paths
 
 
@@ -727,14 +740,7 @@ def test_429_waits_for_retry_after_then_delivers_once(relay: Relay, monkeypatch:
     item failure made invisible for Retry-After (not the backoff), the claims are released; on
     the next receive the events are delivered once."""
     relay.env_overrides["RETRY_DELAY_SCALE"] = "1"
-    visibility: list[int] = []
-    original = relay.sqs.change_message_visibility_batch
-
-    def spy(**kwargs: Any) -> Any:
-        visibility.extend(entry["VisibilityTimeout"] for entry in kwargs["Entries"])
-        return original(**kwargs)
-
-    monkeypatch.setattr(relay.sqs, "change_message_visibility_batch", spy)
+    visibility = visibility_timeouts(relay, monkeypatch)
     jobs = [job("pagent") for _ in range(3)]
     relay.enqueue(*jobs)
     relay.sandboxes["pagent"].set_faults(FaultPlan(rate_429=1.0, retry_after=7))
@@ -830,14 +836,7 @@ def test_a_429_makes_the_whole_destination_back_off(relay: Relay, monkeypatch: p
     delivered, then only the first request is sent and every job waits for Retry-After."""
     relay.env_overrides["RETRY_DELAY_SCALE"] = "1"
     relay.configure("scalev_meta", concurrency=1)
-    visibility: list[int] = []
-    original = relay.sqs.change_message_visibility_batch
-
-    def spy(**kwargs: Any) -> Any:
-        visibility.extend(entry["VisibilityTimeout"] for entry in kwargs["Entries"])
-        return original(**kwargs)
-
-    monkeypatch.setattr(relay.sqs, "change_message_visibility_batch", spy)
+    visibility = visibility_timeouts(relay, monkeypatch)
     relay.enqueue(*[job("scalev_meta") for _ in range(5)])
     relay.sandboxes["scalev"].set_faults(FaultPlan(rate_429=1.0, retry_after=7))
 

@@ -146,6 +146,31 @@ def metric_total(stdout: str, name: str, **dimensions: str) -> float:
     return total
 
 
+def while_held_in_send(
+    ingest: Ingest, held: dict[str, Any], meanwhile: dict[str, Any]
+) -> tuple[Answer, Answer]:
+    """(answer to `held`, answer to `meanwhile`): `held` is posted and kept inside its first
+    SendMessageBatch (its claims written) while `meanwhile` is posted."""
+    in_flight, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        in_flight.set()
+        release.wait(timeout=10)
+
+    ingest.before_sqs_call.append(hold)
+    first: list[Answer] = []
+    worker = threading.Thread(target=lambda: first.append(ingest.post(request(held))))
+    worker.start()
+    try:
+        assert in_flight.wait(timeout=10)
+        second = ingest.post(request(meanwhile))
+    finally:
+        release.set()
+        worker.join(timeout=10)
+        ingest.before_sqs_call.clear()
+    return first[0], second
+
+
 @pytest.fixture
 def start(
     moto_world: World, load_handler: Callable[..., ModuleType], tmp_path: Path
@@ -339,25 +364,8 @@ def test_a_webhook_whose_earlier_attempt_died_after_claiming_queues_again(ingest
 def test_two_webhooks_about_one_order_at_once_queue_it_once(ingest):
     """Given the checkout held inside SendMessageBatch (its claim written), when the payment
     intent of the same order arrives meanwhile, then it queues nothing: the checkout has it."""
-    in_flight, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        if not in_flight.is_set():
-            in_flight.set()
-            release.wait(timeout=10)
-
-    ingest.before_sqs_call.append(hold)
-    first: list[Answer] = []
-    worker = threading.Thread(target=lambda: first.append(ingest.post(request(checkout()))))
-    worker.start()
-    try:
-        assert in_flight.wait(timeout=10)
-        second = ingest.post(request(sample("payment_intent_succeeded")))
-    finally:
-        release.set()
-        worker.join(timeout=10)
-        ingest.before_sqs_call.clear()
-    assert (first[0].body["jobs"], second.body["jobs"], second.body["already_queued"]) == (6, 0, 6)
+    first, second = while_held_in_send(ingest, checkout(), sample("payment_intent_succeeded"))
+    assert (first.body["jobs"], second.body["jobs"], second.body["already_queued"]) == (6, 0, 6)
     assert sum(len(js) for js in ingest.jobs().values()) == 6
 
 
@@ -639,27 +647,11 @@ def test_a_dynamodb_failure_answers_5xx_and_queues_nothing(start):
 
 def test_the_same_event_arriving_while_the_first_is_in_flight_answers_409(ingest):
     # Given a first delivery held inside SendMessageBatch (after its claim was written)
-    in_flight, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        in_flight.set()
-        release.wait(timeout=10)
-
-    ingest.before_sqs_call.append(hold)
-    first: list[Answer] = []
-    worker = threading.Thread(target=lambda: first.append(ingest.post(request(checkout()))))
-    worker.start()
-    try:
-        assert in_flight.wait(timeout=10)
-        # When Stripe's retry of the same event arrives meanwhile
-        second = ingest.post(request(checkout()))
-    finally:
-        release.set()
-        worker.join(timeout=10)
-        ingest.before_sqs_call.clear()
+    # When Stripe's retry of the same event arrives meanwhile
+    first, second = while_held_in_send(ingest, checkout(), checkout())
     # Then it is told to come back later (not processed twice, not acknowledged as done)
     assert (second.status, second.body["error"], second.headers["Retry-After"]) == (409, "in_progress", "5")
-    assert first[0].status == 200
+    assert first.status == 200
     assert sum(len(js) for js in ingest.jobs().values()) == 6
 
 
