@@ -92,8 +92,9 @@ class Deliverer:
         self._latencies: defaultdict[str, list[float]] = defaultdict(list)
         self._latency_lock = threading.Lock()
         self._destinations = {name: d for name, d in config.destinations.items() if d.kind == kind}
-        # Every request and provider read of every destination may be in flight at once.
-        connections = sum(d.request_concurrency + IO_CONCURRENCY for d in self._destinations.values())
+        # Every destination's requests may be in flight at once, and provider reads (fewer than
+        # IO_CONCURRENCY) besides.
+        connections = sum(d.request_concurrency for d in self._destinations.values()) + IO_CONCURRENCY
         transport = Transport(http or new_session(connections), observe=self._observe_latency)
         read = secret or (lambda name: secrets.get_secret_value(name, max_age=settings.secrets_max_age))
         self._pool = ThreadPoolExecutor(max_workers=IO_CONCURRENCY, thread_name_prefix="delivery-io")
