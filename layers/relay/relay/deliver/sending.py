@@ -10,7 +10,8 @@ One `Sender` per destination, built at cold start:
 - a request starts only while the invocation has time for its answer (`may_continue`); the jobs
   of one that never started are not attempted (None);
 - a 429 makes the destination back off as a whole: requests not yet started are not sent, and
-  their jobs are retried after the vendor's Retry-After like the throttled one's;
+  their jobs are retried after the vendor's Retry-After, in waves the size of what the vendor
+  took before the 429 (Retry-After, twice it, …) so that they return at the pace it accepts;
 - a whole request refused for what may be one bad event (Scanova 422, pagent 400: the client's
   `split_statuses`) is split in halves, in the same slot, until the bad events are isolated.
 """
@@ -58,7 +59,7 @@ class _Backoff:
             if self.throttled is None:
                 self.throttled = exc
 
-    def not_sent(self) -> TransientDeliveryError | None:
+    def not_sent(self, wave: int = 1) -> TransientDeliveryError | None:
         throttled = self.throttled
         if throttled is None:
             return None
@@ -66,8 +67,12 @@ class _Backoff:
             "not sent: the destination is backing off after a 429",
             status=RATE_LIMITED,
             vendor_message=throttled.vendor_message,
-            retry_after=throttled.retry_after,
+            retry_after=(throttled.retry_after or 1.0) * wave,
         )
+
+
+def _throttled(outcome: VendorOutcome | None) -> bool:
+    return isinstance(outcome, TransientDeliveryError) and outcome.status == RATE_LIMITED
 
 
 class Sender:
@@ -93,6 +98,17 @@ class Sender:
         ]
         for future in futures:
             future.result()
+        return self._paced(results, backoff)
+
+    def _paced(self, results: list[Sent], backoff: _Backoff) -> list[Sent]:
+        """Jobs a 429 left unsent come back in waves the size of what the vendor took before it
+        (at least one request per slot): the first after Retry-After, the next after twice that,
+        …, not all at once, since each return costs one of the receives the queue allows."""
+        taken = sum(1 for sent in results if sent.request_id is not None and not _throttled(sent.outcome))
+        wave = max(taken, self.client.destination.request_concurrency * self.client.request_size)
+        unsent = [i for i, sent in enumerate(results) if sent.request_id is None and sent.outcome is not None]
+        for rank, index in enumerate(unsent):
+            results[index] = Sent(backoff.not_sent(wave=1 + rank // wave))
         return results
 
     def _request(
@@ -122,8 +138,8 @@ class Sender:
                 return
             outcomes = [exc] * len(indices)
         except DeliveryError as exc:
-            if isinstance(exc, TransientDeliveryError) and exc.status == RATE_LIMITED:
-                backoff.trip(exc)
+            if _throttled(exc):
+                backoff.trip(exc)  # type: ignore[arg-type]
             outcomes = [exc] * len(indices)
         except ConfigError as exc:  # the vendor's secret cannot be read: nothing was sent
             outcomes = [TransientDeliveryError(f"credential unavailable: {exc}")] * len(indices)
