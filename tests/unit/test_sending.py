@@ -113,7 +113,7 @@ def test_a_429_stops_the_rest_of_the_destinations_batch() -> None:
     # the unsent come back in waves of a request per slot (25 here), not all at once
     assert len(client.requests) == 1
     assert all(isinstance(s.outcome, TransientDeliveryError) and s.outcome.status == 429 for s in sent)
-    assert [s.outcome.retry_after for s in sent[::25]] == [7.0, 7.0, 14.0, 21.0]
+    assert [s.outcome.retry_after for s in sent[::25]] == [7.0, 14.0, 21.0, 28.0]
     assert {s.request_id for s in sent[25:]} == {None}  # never sent
 
 
@@ -137,3 +137,27 @@ def test_an_in_doubt_dead_letter_names_its_request_within_sqs_limit() -> None:
         dlq.FailureReason.REJECTED, vendor="pagent", attempts=1, first_failure_at=datetime.now(UTC)
     )
     assert short["vendor"]["StringValue"] == "pagent" and "request_id" not in short
+
+
+def test_a_short_retry_after_is_waited_out_and_the_request_sent_again() -> None:
+    # Given a vendor answering the first request 429 with Retry-After 1 s, then accepting
+    answers = [TransientDeliveryError("rate limited", status=429, retry_after=1.0)]
+
+    def answer(names: list[str]) -> list[VendorOutcome]:
+        if answers:
+            raise answers.pop()
+        return [Accepted(200)] * len(names)
+
+    now, slept = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    client = Recorder({**PAGENT, "concurrency": 1}, answer)
+    # When 50 jobs are sent (two requests)
+    sent = Sender(client, clock=lambda: now[0], sleep=sleep).send(jobs(50))
+    # Then the destination waited once, the throttled request went again, and all were accepted
+    assert slept == [1.0]
+    assert [len(r) for r in client.requests] == [25, 25, 25]
+    assert all(isinstance(s.outcome, Accepted) for s in sent)

@@ -9,9 +9,12 @@ One `Sender` per destination, built at cold start:
   hung request holds one slot while the others go on: a batch takes about its slowest request;
 - a request starts only while the invocation has time for its answer (`may_continue`); the jobs
   of one that never started are not attempted (None);
-- a 429 makes the destination back off as a whole: requests not yet started are not sent, and
-  their jobs are retried after the vendor's Retry-After, in waves the size of what the vendor
-  took before the 429 (Retry-After, twice it, …) so that they return at the pace it accepts;
+- a 429 makes the destination back off as a whole: no request of it starts until Retry-After
+  has passed. A short Retry-After (≤ MAX_WAIT_SECONDS, and the batch held up for less than
+  WAIT_BUDGET_SECONDS) is waited out in the invocation and the throttled request sent again;
+  otherwise the requests not started are not sent, and their jobs are retried after Retry-After
+  in waves the size of what the vendor took before (Retry-After, twice it, …), so that they
+  return at the pace it accepts rather than all at once (each return costs a receive);
 - a whole request refused for what may be one bad event (Scanova 422, pagent 400: the client's
   `split_statuses`) is split in halves, in the same slot, until the bad events are isolated.
 """
@@ -19,6 +22,7 @@ One `Sender` per destination, built at cold start:
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +41,10 @@ from relay.vendors.client import VendorClient, VendorEvent, VendorOutcome
 logger = Logger(child=True)
 
 RATE_LIMITED = 429
+# A 429's Retry-After is waited out inside the invocation when it is this short, as long as the
+# destination's batch has not been held up for longer than WAIT_BUDGET_SECONDS in all.
+MAX_WAIT_SECONDS = 5.0
+WAIT_BUDGET_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -48,16 +56,35 @@ class Sent:
 
 
 class _Backoff:
-    """The destination's first 429 of this batch; once set, no further request starts."""
+    """A destination's back-off after a 429: until when nothing may start, and whether this
+    batch may still wait for it (a short Retry-After, within WAIT_BUDGET_SECONDS of the batch)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
+        self._started = clock()
+        self._until = 0.0
         self.throttled: TransientDeliveryError | None = None
 
     def trip(self, exc: TransientDeliveryError) -> None:
         with self._lock:
-            if self.throttled is None:
-                self.throttled = exc
+            self.throttled = exc
+            self._until = max(self._until, self._clock() + (exc.retry_after or 1.0))
+
+    def clear_to_send(self, may_continue: Callable[[], bool]) -> bool:
+        """True once the destination may send: at once, or after waiting out a short back-off."""
+        while True:
+            with self._lock:
+                delay = self._until - self._clock()
+                stuck = self.throttled is not None and self._until - self._started > WAIT_BUDGET_SECONDS
+            if delay <= 0:
+                return True
+            if stuck or delay > MAX_WAIT_SECONDS:
+                return False
+            self._sleep(delay)
+            if not may_continue():
+                return False
 
     def not_sent(self, wave: int = 1) -> TransientDeliveryError | None:
         throttled = self.throttled
@@ -78,8 +105,16 @@ def _throttled(outcome: VendorOutcome | None) -> bool:
 class Sender:
     """Sends one destination's prepared jobs (see the module doc)."""
 
-    def __init__(self, client: VendorClient):
+    def __init__(
+        self,
+        client: VendorClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.client = client
+        self._clock = clock
+        self._sleep = sleep
         self._pool = ThreadPoolExecutor(
             max_workers=client.destination.request_concurrency, thread_name_prefix=f"send-{client.name}"
         )
@@ -90,7 +125,7 @@ class Sender:
         """One Sent per prepared job, in order."""
         results = [Sent()] * len(batch)
         size = self.client.request_size
-        backoff = _Backoff()
+        backoff = _Backoff(self._clock, self._sleep)
         requests = [list(range(start, min(start + size, len(batch)))) for start in range(0, len(batch), size)]
         futures = [
             self._pool.submit(self._request, batch, indices, results, may_continue, backoff)
@@ -119,17 +154,26 @@ class Sender:
         may_continue: Callable[[], bool],
         backoff: _Backoff,
     ) -> None:
-        held = backoff.not_sent()
-        if held is not None:
-            for index in indices:
-                results[index] = Sent(held)
-            return
+        if not backoff.clear_to_send(may_continue):
+            held = backoff.not_sent()
+            if held is not None:
+                for index in indices:
+                    results[index] = Sent(held)
+            return  # held back, or out of time (then retried without a backoff)
         if not may_continue():
             return  # not attempted: retried without a backoff
         request_id = uuid.uuid4().hex[:16]
         outcomes: Sequence[VendorOutcome]
         try:
             outcomes = self.client.post([batch[i] for i in indices])
+        except TransientDeliveryError as exc:
+            if _throttled(exc):
+                # The vendor took nothing: the whole destination waits, then this request goes again.
+                backoff.trip(exc)
+                self._request(batch, indices, results, may_continue, backoff)
+                if results[indices[0]].outcome is not None:
+                    return
+            outcomes = [exc] * len(indices)
         except PermanentDeliveryError as exc:
             if len(indices) > 1 and exc.status in self.client.split_statuses:
                 half = len(indices) // 2
@@ -138,8 +182,6 @@ class Sender:
                 return
             outcomes = [exc] * len(indices)
         except DeliveryError as exc:
-            if _throttled(exc):
-                backoff.trip(exc)  # type: ignore[arg-type]
             outcomes = [exc] * len(indices)
         except ConfigError as exc:  # the vendor's secret cannot be read: nothing was sent
             outcomes = [TransientDeliveryError(f"credential unavailable: {exc}")] * len(indices)
