@@ -104,8 +104,20 @@ backfill: $(STAMP_LOCAL) ## relay what the local providers hold: SOURCE=stripe S
 	@$(BIN)/relay backfill --local --since $(SINCE) $(if $(SOURCE),--source $(SOURCE)) \
 		$(if $(DESTINATION),--destination $(DESTINATION)) $(if $(DRY_RUN),--dry-run)
 
-bench: $(STAMP) ## benchmarks (prints a table, writes bench/results/*.json)
+# Cold init is timed with python3.13, what Lambda runs: a venv with the layer's locked requirements
+# and boto3 at the version of .venv (bench/bench_ingest.py uses it when it exists).
+VENV313 := .venv313
+STAMP313 := $(VENV313)/.installed
+$(STAMP313): $(STAMP) layers/relay/requirements.txt
+	@test -n "$(PY313_DIR)" || { echo "python3.13 not found: cold init is timed with $$($(BIN)/python -V)"; exit 0; }; \
+	set -e; "$(PY313_DIR)/python3.13" -m venv $(VENV313); \
+	$(VENV313)/bin/python -m pip install --quiet --require-hashes -r layers/relay/requirements.txt; \
+	$(BIN)/python -m pip freeze | grep -i -E '^(boto3|botocore|s3transfer)==' > $(VENV313)/constraints.txt; \
+	$(VENV313)/bin/python -m pip install --quiet -c $(VENV313)/constraints.txt boto3; \
+	touch $(STAMP313)
+
+bench: $(STAMP) $(STAMP313) ## benchmarks (prints a table, writes bench/results/*.json)
 	$(BIN)/python -m bench
 
 clean: ## remove .venv, build output and caches
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache bench/results
+	rm -rf $(VENV) $(VENV313) .aws-sam .pytest_cache .ruff_cache bench/results

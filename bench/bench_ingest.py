@@ -5,6 +5,9 @@ the template's environment: imports, config validation, the SQS and DynamoDB cli
 is used at init. The floor is what any such function pays: `import boto3` and the same two
 clients. Both run alternately in fresh processes; medians and their ratio are reported. When the
 ratio misses its goal, `python -X importtime` names the modules only the handler imports.
+The fresh interpreters are python3.13, what Lambda runs, when `make bench` could build
+`.venv313` (the layer's requirements and boto3 for a python3.13 found as `make build` finds it);
+otherwise this interpreter (the notes say which). BENCH_COLD_PYTHON names another.
 
 Warm: `lambda_handler` on a signed checkout.session.completed (a new event id each time) with the
 idempotency store in memory and SQS answered locally, so no AWS call is made: once by a fake
@@ -31,6 +34,7 @@ from typing import Any
 from unittest import mock
 
 REPO = Path(__file__).resolve().parent.parent
+LAMBDA_PYTHON = REPO / ".venv313" / "bin" / "python"  # built by `make bench` where python3.13 exists
 HANDLER = REPO / "functions" / "ingest_stripe" / "app.py"
 CONFIG = REPO / "config" / "relay.local.yaml"
 FUNCTION = "StripeWebhookFunction"
@@ -102,6 +106,23 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
 # --- cold init ---------------------------------------------------------------------------------------------
 
 
+def cold_python() -> str:
+    """The interpreter of the cold-init children (see the module doc)."""
+    if os.environ.get("BENCH_COLD_PYTHON"):
+        return os.environ["BENCH_COLD_PYTHON"]
+    return str(LAMBDA_PYTHON) if LAMBDA_PYTHON.exists() else sys.executable
+
+
+def cold_python_version() -> str:
+    done = subprocess.run(
+        [cold_python(), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def child_environment(environment: dict[str, str]) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_"))}
     env.update(environment)
@@ -118,7 +139,7 @@ def child_environment(environment: dict[str, str]) -> dict[str, str]:
 
 def time_child(code: str, env: dict[str, str]) -> float:
     done = subprocess.run(
-        [sys.executable, "-c", code],
+        [cold_python(), "-c", code],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -134,7 +155,7 @@ def time_child(code: str, env: dict[str, str]) -> float:
 def import_profile(code: str, env: dict[str, str]) -> dict[str, int]:
     """Module → self import time (µs), from `python -X importtime`."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code],
+        [cold_python(), "-X", "importtime", "-c", code],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -251,11 +272,26 @@ class FakeSQS:
         }
 
 
-class Unused:
-    """A client that must not be called (the idempotency store is in memory)."""
+class FakeDynamoDB:
+    """Answers the conversion claim (relay.ingest.claims) as DynamoDB does for a new conversion:
+    every destination is the webhook's own. Nothing else may be called (the idempotency store is
+    in memory)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        return {"Attributes": claimed_item(kwargs)}
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"unexpected AWS call: {name}")
+
+
+def claimed_item(update: dict[str, Any]) -> dict[str, Any]:
+    """The conversion item after a first claim: each destination named by the write is this event's."""
+    event = update["ExpressionAttributeValues"][":event"]
+    return {name: event for name in update["ExpressionAttributeNames"].values()}
 
 
 def load_handler(environment: dict[str, str], make_client: Callable[..., Any]) -> Callable[..., Any]:
@@ -278,21 +314,25 @@ def load_handler(environment: dict[str, str], make_client: Callable[..., Any]) -
 
 def fake_clients() -> tuple[Callable[..., Any], Callable[[int], None]]:
     """(client factory, check(checkouts)) for the fake SQS client."""
-    sqs = FakeSQS()
+    sqs, dynamodb = FakeSQS(), FakeDynamoDB()
 
     def check(checkouts: int) -> None:
         assert sqs.calls == checkouts * SQS_CALLS_PER_CHECKOUT, sqs.calls
+        assert dynamodb.calls == checkouts, dynamodb.calls  # one claim per conversion
 
-    return (lambda service, *_, **__: sqs if service == "sqs" else Unused()), check
+    return (lambda service, *_, **__: sqs if service == "sqs" else dynamodb), check
 
 
 def stubbed_clients(checkouts: int) -> tuple[Callable[..., Any], Callable[[int], None]]:
-    """(client factory, check) for real boto3 clients under botocore's Stubber. The SQS stub holds
-    exactly the answers the checkouts need; the DynamoDB stub holds none, so any call fails."""
+    """(client factory, check) for real boto3 clients under botocore's Stubber. The stubs hold
+    exactly the answers the checkouts need (SQS: the sends; DynamoDB: each conversion's claim);
+    any other call fails."""
     import boto3
+    import yaml
     from botocore.stub import Stubber
 
     real_client, stubbers = boto3.client, {}
+    destinations = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["destinations"]
 
     def make(service: str, *args: Any, **kwargs: Any) -> Any:
         client = real_client(service, *args, **kwargs)
@@ -300,10 +340,14 @@ def stubbed_clients(checkouts: int) -> tuple[Callable[..., Any], Callable[[int],
         stubbers[service].activate()
         for _ in range(checkouts * SQS_CALLS_PER_CHECKOUT if service == "sqs" else 0):
             stubbers[service].add_response("send_message_batch", SEND_OK)
+        for i in range(checkouts if service == "dynamodb" else 0):
+            claimed = {f"to:{name}": {"S": f"evt_bench_{i:06d}"} for name in destinations}
+            stubbers[service].add_response("update_item", {"Attributes": claimed})
         return client
 
     def check(_: int) -> None:
         stubbers["sqs"].assert_no_pending_responses()
+        stubbers["dynamodb"].assert_no_pending_responses()
 
     return make, check
 
@@ -388,6 +432,7 @@ def row(label: str, values: list[float], ratio: float, goal: str) -> list[Any]:
 def run(quick: bool = False) -> dict[str, Any]:
     environment = function_environment()
     handler_init, floor_init, notes = measure_cold(environment, runs=1 if quick else 12, profile=not quick)
+    cold_version = cold_python_version()
     n, stub_n, warmup = (20, 10, 3) if quick else (2000, 400, 200)
     warm = measure_warm(environment, fake_clients(), n, warmup)
     stubbed = measure_warm(environment, stubbed_clients(stub_n + warmup), stub_n, warmup)
@@ -430,7 +475,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             "warm_handler_median_ms": f"<= {WARM_GOAL_MS} ms on this machine (fake SQS client)",
         },
         "notes": [
-            f"python {sys.version.split()[0]} here; Lambda runs python3.13 on arm64",
+            f"cold init: python {cold_version} ({cold_python()}); warm: python {sys.version.split()[0]}; "
+            "Lambda runs python3.13 on arm64",
             "quick run: too few samples to read" if quick else "cold init: alternating fresh processes",
             *notes,
         ],

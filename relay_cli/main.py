@@ -85,6 +85,7 @@ def _replay(args: argparse.Namespace) -> int:
         "destination": args.destination,
         "name": args.name,
         "reason": args.reason,
+        "request": args.request,
         "since": args.since,
         "until": args.until,
         "max": args.max,
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--reason", choices=[str(reason) for reason in FailureReason], help="only jobs parked for this reason"
     )
+    replay.add_argument("--request", metavar="ID", help="only in-doubt jobs that shared this vendor request")
     replay.add_argument("--since", metavar="T", help="event time at or after T (ISO 8601, or 30m, 2h, 3d)")
     replay.add_argument("--until", metavar="T", help="event time before T (ISO 8601, or 30m, 2h, 3d)")
     replay.add_argument("--max", type=int, metavar="N", help="read at most N messages (1000)")

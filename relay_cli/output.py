@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from relay.dlq import FailureReason
 from relay.replay.results import JobRef, Listing, ReplayOutcome, ReplaySummary
 from relay.replay.scan import ParkedJob
 
@@ -74,12 +76,50 @@ def print_listing(listing: Listing) -> None:
     if listing.jobs:
         print(table(*job_rows(listing.jobs, now, ledger=True)))
         print()
+    print_in_doubt_requests(listing.jobs, now)
     counts = ", ".join(f"{reason} {count}" for reason, count in sorted(listing.by_reason.items()))
     print(f"{len(listing.jobs)} parked job(s) listed" + (f": {counts}" if counts else ""))
     totals = ", ".join(f"{vendor} ~{count}" for vendor, count in listing.approximate_total.items())
     print(f"messages in the dead-letter queues (SQS's approximate count): {totals}")
     if listing.truncated:
         print("(--max reached: more may be parked; raise --max to see them)")
+
+
+def in_doubt_requests(jobs: Sequence[JobRef]) -> dict[str | None, list[JobRef]]:
+    """In-doubt jobs by the vendor request they shared (None: no request recorded)."""
+    groups: dict[str | None, list[JobRef]] = defaultdict(list)
+    for job in jobs:
+        if job.reason is FailureReason.IN_DOUBT:
+            groups[job.request_id].append(job)
+    return dict(groups)
+
+
+def print_in_doubt_requests(jobs: Sequence[JobRef], now: datetime) -> None:
+    """One line per vendor request that left jobs in doubt: one request reached the vendor whole
+    or not at all, so one look at the vendor decides all of its jobs."""
+    groups = in_doubt_requests(jobs)
+    if not groups:
+        return
+    rows = []
+    for request_id, shared in sorted(groups.items(), key=lambda item: (item[0] is None, -len(item[1]))):
+        first = shared[0]
+        rows.append(
+            [
+                request_id or "(none: decide each)",
+                ", ".join(sorted({j.destination or "?" for j in shared})),
+                len(shared),
+                first.status,
+                clip(first.message),
+                age(min((j.parked_since for j in shared if j.parked_since), default=None), now),
+            ]
+        )
+    print("in doubt, by the vendor request they shared (the vendor took all of a request or none of it):")
+    print(table(["REQUEST", "DESTINATION", "JOBS", "STATUS", "VENDOR MESSAGE", "AGE"], rows))
+    print(
+        "check one conversion of a request at the vendor; if it did not arrive: relay replay "
+        "--destination D --reason in_doubt --request ID --force; if it did, leave them (docs/replay.md)"
+    )
+    print()
 
 
 def print_summary(summary: ReplaySummary) -> None:

@@ -13,6 +13,7 @@ import copy
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -332,6 +333,19 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 def accepted(relay: Relay, vendor: str, **match: Any) -> list[dict[str, Any]]:
     return [e for e in relay.sandboxes[vendor].accepted() if all(e.get(k) == v for k, v in match.items())]
+
+
+def visibility_timeouts(relay: Relay, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every VisibilityTimeout the deliver functions set from now on (their backoff)."""
+    visibility: list[int] = []
+    original = relay.sqs.change_message_visibility_batch
+
+    def spy(**kwargs: Any) -> Any:
+        visibility.extend(entry["VisibilityTimeout"] for entry in kwargs["Entries"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(relay.sqs, "change_message_visibility_batch", spy)
+    return visibility
 
 
 # --------------------------------------------------------------------------- happy paths
@@ -726,14 +740,7 @@ def test_429_waits_for_retry_after_then_delivers_once(relay: Relay, monkeypatch:
     item failure made invisible for Retry-After (not the backoff), the claims are released; on
     the next receive the events are delivered once."""
     relay.env_overrides["RETRY_DELAY_SCALE"] = "1"
-    visibility: list[int] = []
-    original = relay.sqs.change_message_visibility_batch
-
-    def spy(**kwargs: Any) -> Any:
-        visibility.extend(entry["VisibilityTimeout"] for entry in kwargs["Entries"])
-        return original(**kwargs)
-
-    monkeypatch.setattr(relay.sqs, "change_message_visibility_batch", spy)
+    visibility = visibility_timeouts(relay, monkeypatch)
     jobs = [job("pagent") for _ in range(3)]
     relay.enqueue(*jobs)
     relay.sandboxes["pagent"].set_faults(FaultPlan(rate_429=1.0, retry_after=7))
@@ -803,6 +810,67 @@ def test_a_timeout_is_in_doubt_where_the_vendor_does_not_dedupe(
         assert relay.ledger.status(destination, cid(slow)) == "delivered"
 
 
+def test_one_hung_request_puts_at_most_max_in_doubt_conversions_in_doubt(relay: Relay) -> None:
+    """Given 60 pagent jobs and pagent hanging on every request (it does not dedupe), when
+    delivered, then they went out as requests of at most 25 (max_in_doubt), side by side, and each
+    parked job names the request it shared: an operator decides per request, not per batch."""
+    relay.configure("pagent", timeout_seconds=0.3)
+    sent = [job("pagent") for _ in range(60)]
+    relay.enqueue(*sent)
+    relay.sandboxes["pagent"].set_faults(FaultPlan(timeout_rate=1.0, hang_seconds=1))
+
+    relay.run("pagent")
+
+    dead = relay.dead_letters("pagent")
+    assert len(dead) == 60
+    assert {a["failure_reason"] for _, a in dead} == {"in_doubt"}
+    by_request = Counter(a["request_id"] for _, a in dead)
+    assert sorted(by_request.values()) == [10, 25, 25]
+    assert all(relay.ledger.status("pagent", cid(j)) == "in_doubt" for j in sent)
+    # Each hung request is logged when the sandbox lets it go (1 s): wait for all three.
+    hung = wait_for(
+        lambda: len(h := [r for r in relay.sandboxes["pagent"].requests() if r["status"] is None]) >= 3 and h
+    )
+    assert sorted(r["n_events"] for r in hung) == [10, 25, 25]
+
+
+def test_a_429_makes_the_whole_destination_back_off(relay: Relay, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given Scalev answering 429 (Retry-After 7, too long to wait out in the invocation) and one
+    request at a time, when 5 Meta jobs are delivered, then only the first request is sent, and
+    the jobs come back in waves of what one slot sends (one job): 7, 14, 21, 28 and 35 s (+ up
+    to 10 % spread)."""
+    relay.env_overrides["RETRY_DELAY_SCALE"] = "1"
+    relay.configure("scalev_meta", concurrency=1)
+    visibility = visibility_timeouts(relay, monkeypatch)
+    relay.enqueue(*[job("scalev_meta") for _ in range(5)])
+    relay.sandboxes["scalev"].set_faults(FaultPlan(rate_429=1.0, retry_after=7))
+
+    answer = relay.run("scalev")
+
+    assert len(answer["batchItemFailures"]) == 5
+    assert len(relay.sandboxes["scalev"].requests()) == 1
+    waves = zip((7, 14, 21, 28, 35), sorted(visibility), strict=True)
+    assert all(low <= seconds <= low * 1.1 + 1 for low, seconds in waves)
+
+
+def test_a_vendor_that_dedupes_costs_one_ledger_write_per_job(relay: Relay, monkeypatch) -> None:
+    """Given Scanova (dedupes on the event id), when 3 jobs are delivered, then the ledger is read
+    once and written once for all of them (no claim), and says delivered."""
+    calls: list[str] = []
+    for name in ("update_item", "put_item", "batch_write_item", "batch_get_item"):
+        original = getattr(relay.dynamodb, name)
+        monkeypatch.setattr(
+            relay.dynamodb, name, lambda _o=original, _n=name, **kw: (calls.append(_n), _o(**kw))[1]
+        )
+    jobs = [job("scanova") for _ in range(3)]
+    relay.enqueue(*jobs)
+
+    relay.run("scanova")
+
+    assert calls == ["batch_get_item", "batch_write_item"]
+    assert all(relay.ledger.status("scanova", cid(j)) == "delivered" for j in jobs)
+
+
 # --------------------------------------------------------------------------- exactly once
 
 
@@ -830,14 +898,14 @@ def test_a_crash_between_the_vendor_answer_and_the_ledger_write(
     """Given an invocation that dies after the vendor accepted the job and before the ledger
     records it, when SQS delivers the record again after its claim expired, then a vendor that
     dedupes gets it again (and counts it once), and one that does not is never called again:
-    the job is parked as in_doubt."""
+    the job is parked as in_doubt. (A vendor that dedupes is not claimed, only recorded after.)"""
     crashed = job(destination, items=(Item(product_id="prod_tee", unit_amount_minor=4999),))  # one event
     relay.enqueue(crashed)
     with monkeypatch.context() as patch:
-        patch.setattr(relay.ledger, "mark_delivered", die)
+        patch.setattr(relay.ledger, "record", die)
         with pytest.raises(Crash):
             relay.run(kind)
-    assert relay.ledger.status(destination, cid(crashed)) == "in_progress"
+    assert relay.ledger.status(destination, cid(crashed)) == (None if resent else "in_progress")
     sent_before = len(relay.sandboxes[kind].requests())
     relay.clock.advance(120)  # past the claim's lease (the invocation's time + 30 s)
     relay.make_visible(kind)
@@ -865,7 +933,7 @@ def test_the_in_doubt_policy_is_configurable_per_destination(relay: Relay, monke
     crashed = job("pagent")
     relay.enqueue(crashed)
     with monkeypatch.context() as patch:
-        patch.setattr(relay.ledger, "mark_delivered", die)
+        patch.setattr(relay.ledger, "record", die)
         with pytest.raises(Crash):
             relay.run("pagent")
     relay.clock.advance(120)

@@ -146,6 +146,31 @@ def metric_total(stdout: str, name: str, **dimensions: str) -> float:
     return total
 
 
+def while_held_in_send(
+    ingest: Ingest, held: dict[str, Any], meanwhile: dict[str, Any]
+) -> tuple[Answer, Answer]:
+    """(answer to `held`, answer to `meanwhile`): `held` is posted and kept inside its first
+    SendMessageBatch (its claims written) while `meanwhile` is posted."""
+    in_flight, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        in_flight.set()
+        release.wait(timeout=10)
+
+    ingest.before_sqs_call.append(hold)
+    first: list[Answer] = []
+    worker = threading.Thread(target=lambda: first.append(ingest.post(request(held))))
+    worker.start()
+    try:
+        assert in_flight.wait(timeout=10)
+        second = ingest.post(request(meanwhile))
+    finally:
+        release.set()
+        worker.join(timeout=10)
+        ingest.before_sqs_call.clear()
+    return first[0], second
+
+
 @pytest.fixture
 def start(
     moto_world: World, load_handler: Callable[..., ModuleType], tmp_path: Path
@@ -234,7 +259,7 @@ def test_each_job_carries_the_hashed_identity_attribution_and_filterable_attribu
 def test_the_event_id_is_claimed_in_dynamodb_for_at_least_3_days(ingest):
     before = time.time()
     ingest.post(request(checkout()))
-    (item,) = ingest.table_items()
+    (item,) = [i for i in ingest.table_items() if not i["id"]["S"].startswith("conversion#")]
     assert item["status"]["S"] == "COMPLETED"
     # Its key space (relay.keyspaces), the same for every function that relays Stripe events
     # (the webhook function, ReconcileFunction, relay backfill).
@@ -292,6 +317,59 @@ def test_a_checkout_and_its_payment_intent_are_one_purchase(ingest):
     from_intent = ingest.post(request(sample("payment_intent_succeeded")))
     # Then one conversion id: each destination's ledger lets it through once
     assert from_checkout.body["conversions"] == from_intent.body["conversions"] == [CHECKOUT_PURCHASE]
+
+
+def test_a_second_webhook_about_the_same_order_queues_nothing_again(ingest):
+    """Given a checkout already queued to the 6 destinations, when its payment_intent.succeeded
+    arrives (the same conversion id), then nothing is queued again: one write on the conversion
+    tells it that the checkout queued every destination."""
+    before = time.time()
+    first = ingest.post(request(checkout()))
+    second = ingest.post(request(sample("payment_intent_succeeded")))
+    assert (first.body["jobs"], second.body["jobs"], second.body["already_queued"]) == (6, 0, 6)
+    assert sum(len(js) for js in ingest.jobs().values()) == 6
+    (claim,) = [i for i in ingest.table_items() if i["id"]["S"] == f"conversion#stripe#{CHECKOUT_PURCHASE}"]
+    assert {k: v["S"] for k, v in claim.items() if k.startswith("to:")} == {
+        f"to:{name}": "evt_checkout" for name in DESTINATION_QUEUES
+    }
+    assert int(claim["expiration"]["N"]) >= before + 3 * 24 * 3600  # as long as Stripe retries
+
+
+def test_a_destination_the_first_webhook_skipped_gets_the_conversion_from_the_second(ingest):
+    """Given a checkout without a Scanova session (Scanova skipped) and then its payment intent
+    with one, when both arrive, then the intent queues Scanova alone: claims are per destination."""
+    metadata = {k: v for k, v in testkit.ATTRIBUTION_METADATA.items() if k != "scan_session_id"}
+    first = ingest.post(request(checkout(metadata=metadata)))
+    second = ingest.post(request(sample("payment_intent_succeeded")))
+    assert (first.body["jobs"], first.body["skipped"]) == (5, {"scanova:missing_scan_session_id": 1})
+    assert (second.body["jobs"], second.body["already_queued"]) == (1, 5)
+    assert {q: len(js) for q, js in ingest.jobs().items()} == {
+        "ScanovaQueue": 1,
+        "PagentQueue": 1,
+        "ScalevQueue": 3,
+        "QuickLizardQueue": 1,
+    }
+
+
+def test_a_webhook_whose_earlier_attempt_died_after_claiming_queues_again(ingest, moto_world):
+    """Given the checkout's claim, written by an attempt of this very event that died before its
+    jobs were queued (no answer: Stripe retries), when the retry arrives, then it queues every
+    destination (a claim of the same event is its own), and the payment intent still nothing."""
+    claim = {f"to:{name}": {"S": "evt_checkout"} for name in DESTINATION_QUEUES}
+    boto3.client("dynamodb").put_item(
+        TableName=moto_world.table_name, Item={"id": {"S": f"conversion#stripe#{CHECKOUT_PURCHASE}"}, **claim}
+    )
+    retried = ingest.post(request(checkout()))
+    other = ingest.post(request(sample("payment_intent_succeeded")))
+    assert (retried.body["jobs"], other.body["jobs"]) == (6, 0)
+
+
+def test_two_webhooks_about_one_order_at_once_queue_it_once(ingest):
+    """Given the checkout held inside SendMessageBatch (its claim written), when the payment
+    intent of the same order arrives meanwhile, then it queues nothing: the checkout has it."""
+    first, second = while_held_in_send(ingest, checkout(), sample("payment_intent_succeeded"))
+    assert (first.body["jobs"], second.body["jobs"], second.body["already_queued"]) == (6, 0, 6)
+    assert sum(len(js) for js in ingest.jobs().values()) == 6
 
 
 def test_a_subscription_checkout_and_its_first_invoice_are_one_purchase(ingest):
@@ -579,7 +657,8 @@ def test_a_queueing_failure_answers_503_releases_the_claim_and_the_retry_succeed
     retried = ingest.post(request(checkout()))
     # Then it is relayed in full
     assert (retried.status, retried.body["status"], retried.body["jobs"]) == (200, "accepted", 6)
-    assert ingest.table_items()[0]["status"]["S"] == "COMPLETED"
+    (claim,) = [i for i in ingest.table_items() if i["id"]["S"].startswith("idempotency#")]
+    assert claim["status"]["S"] == "COMPLETED"
 
 
 def test_a_dynamodb_failure_answers_5xx_and_queues_nothing(start):
@@ -591,27 +670,11 @@ def test_a_dynamodb_failure_answers_5xx_and_queues_nothing(start):
 
 def test_the_same_event_arriving_while_the_first_is_in_flight_answers_409(ingest):
     # Given a first delivery held inside SendMessageBatch (after its claim was written)
-    in_flight, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        in_flight.set()
-        release.wait(timeout=10)
-
-    ingest.before_sqs_call.append(hold)
-    first: list[Answer] = []
-    worker = threading.Thread(target=lambda: first.append(ingest.post(request(checkout()))))
-    worker.start()
-    try:
-        assert in_flight.wait(timeout=10)
-        # When Stripe's retry of the same event arrives meanwhile
-        second = ingest.post(request(checkout()))
-    finally:
-        release.set()
-        worker.join(timeout=10)
-        ingest.before_sqs_call.clear()
+    # When Stripe's retry of the same event arrives meanwhile
+    first, second = while_held_in_send(ingest, checkout(), checkout())
     # Then it is told to come back later (not processed twice, not acknowledged as done)
     assert (second.status, second.body["error"], second.headers["Retry-After"]) == (409, "in_progress", "5")
-    assert first[0].status == 200
+    assert first.status == 200
     assert sum(len(js) for js in ingest.jobs().values()) == 6
 
 

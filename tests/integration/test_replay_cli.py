@@ -108,6 +108,54 @@ def test_dlq_ls_prints_a_table_and_counts_and_hides_nothing(
     assert _visible(sqs, local_stack.queue_url("ScanovaDeadLetterQueue")) == 2
 
 
+def test_dlq_ls_groups_in_doubt_jobs_by_the_request_they_shared(
+    local_stack: World, sqs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given three jobs parked in doubt from two vendor requests (two shared one), when `relay dlq ls`
+    runs, then a second table shows one line per request with its job count, and how to decide."""
+    shared, alone = [_job(), _job()], _job()
+    for job in shared:
+        _park(
+            sqs,
+            local_stack,
+            job,
+            "in_doubt",
+            request_id="req-shared",
+            failure_message="no answer within 10 s",
+        )
+    _park(
+        sqs, local_stack, alone, "in_doubt", request_id="req-alone", failure_message="no answer within 10 s"
+    )
+
+    assert cli.main(["dlq", "ls", "--local", "--destination", "scanova"]) == 0
+
+    out = capsys.readouterr().out
+    grouped = out.split("by the vendor request they shared")[1]
+    assert [line.split()[:3] for line in grouped.splitlines() if line.startswith("req-")] == [
+        ["req-shared", "scanova", "2"],
+        ["req-alone", "scanova", "1"],
+    ]
+    assert "--request ID --force" in grouped
+
+
+def test_replay_force_of_one_request_moves_only_its_jobs(
+    local_stack: World, sqs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given in-doubt jobs of two requests, when the operator found one request's conversions
+    missing at the vendor and replays it with --request and --force, then only those move."""
+    missing, arrived = [_job(), _job()], [_job()]
+    for job in missing:
+        _park(sqs, local_stack, job, "in_doubt", request_id="req-missing")
+    _park(sqs, local_stack, arrived[0], "in_doubt", request_id="req-arrived")
+
+    argv = ["replay", "--local", "--destination", "scanova", "--request", "req-missing", "--force", "--json"]
+    assert cli.main(argv) == 0
+
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["moved"], summary["not_matching"]) == (2, 1)
+    assert _count(sqs, local_stack.queue_url("ScanovaQueue")) == 2
+
+
 def test_dlq_ls_json_lists_every_vendor(local_stack: World, sqs, capsys: pytest.CaptureFixture[str]) -> None:
     """Given one parked job, when `relay dlq ls --local --json` runs without a destination,
     then the JSON lists it and a count for each of the four vendor DLQs."""

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 from relay.backfill.api import ProviderApi
+from relay.backfill.dryrun import ReadOnlyDynamoDB
 from relay.backfill.history import Window
 from relay.backfill.reconcile import ReconcileRequest
 from relay.backfill.runner import BackfillPlan
@@ -191,3 +192,35 @@ def test_the_reconcile_function_is_scheduled_scoped_and_alarmed() -> None:
         "EventsFoundMissingAlarm": f"SELECT SUM(EventsFoundMissing) FROM {namespace}",  # noqa: S608
         "WebhookParkedAlarm": f"SELECT SUM(WebhookParked) FROM {namespace}",  # noqa: S608
     }
+
+
+class _Table:
+    """A DynamoDB client holding one item, for the read-only wrapper to read."""
+
+    def __init__(self, item: dict[str, Any] | None):
+        self.item = item
+
+    def get_item(self, **_kwargs: Any) -> dict[str, Any]:
+        return {"Item": dict(self.item)} if self.item is not None else {}
+
+
+def test_a_dry_runs_conversion_claim_answers_what_the_write_would_leave_and_writes_nothing() -> None:
+    # Given a conversion another event already queued to "a"
+    table = _Table({"id": {"S": "conversion#stripe#c1"}, "to:a": {"S": "evt_first"}})
+    dynamodb = ReadOnlyDynamoDB(table)
+    # When a dry run claims "a" and "b" for a second event
+    answer = dynamodb.update_item(
+        TableName="t",
+        Key={"id": {"S": "conversion#stripe#c1"}},
+        UpdateExpression="SET #d0 = if_not_exists(#d0, :event), #d1 = if_not_exists(#d1, :event), "
+        "expiration = :expiration",
+        ExpressionAttributeNames={"#d0": "to:a", "#d1": "to:b"},
+        ExpressionAttributeValues={":event": {"S": "evt_second"}, ":expiration": {"N": "9"}},
+        ReturnValues="ALL_NEW",
+    )
+    # Then "a" stays the first event's, "b" would be the second's, and the item is unchanged
+    assert answer["Attributes"]["to:a"] == {"S": "evt_first"}
+    assert answer["Attributes"]["to:b"] == {"S": "evt_second"}
+    assert answer["Attributes"]["expiration"] == {"N": "9"}
+    assert table.item == {"id": {"S": "conversion#stripe#c1"}, "to:a": {"S": "evt_first"}}
+    assert dynamodb.writes == 1

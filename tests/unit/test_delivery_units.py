@@ -15,7 +15,7 @@ from aws_lambda_powertools import Metrics
 from relay.config import RelayConfig, parse_config, parse_destination
 from relay.deliver.build import check_secret_names
 from relay.deliver.deliverer import Deliverer
-from relay.deliver.sending import send_jobs
+from relay.deliver.sending import Sender
 from relay.errors import (
     ConfigError,
     PermanentDeliveryError,
@@ -102,6 +102,9 @@ def test_retry_delay_scale_shortens_every_delay_for_local_runs() -> None:
 # --------------------------------------------------------------------------- request splitting
 
 
+SCANOVA = {"kind": "scanova", "base_url": "https://x.example.com", "site_id": "s", "api_key_secret": "k"}
+
+
 class FakeClient(VendorClient):
     """Refuses a whole multi-event request with `status` when it holds a "bad" event."""
 
@@ -109,7 +112,8 @@ class FakeClient(VendorClient):
     split_statuses = frozenset({422})
 
     def __init__(self, status: int = 422, error: Exception | None = None) -> None:
-        self.name = "fake"
+        # One request at a time, so the order of requests is the order of the batch.
+        super().__init__("fake", parse_destination({**SCANOVA, "concurrency": 1}), None, lambda _: "key")  # type: ignore[arg-type]
         self.status = status
         self.error = error
         self.requests: list[list[str]] = []
@@ -129,6 +133,10 @@ class FakeClient(VendorClient):
 
 def events(*names: str) -> list[list[VendorEvent]]:
     return [[{"name": name}] for name in names]
+
+
+def send_jobs(client: VendorClient, batch: list[list[VendorEvent]], **options: Any) -> list[Any]:
+    return [sent.outcome for sent in Sender(client).send(batch, **options)]
 
 
 def test_a_refused_batch_is_split_until_the_bad_event_is_alone() -> None:

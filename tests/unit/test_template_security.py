@@ -57,10 +57,21 @@ KEY_SPACES: dict[str, dict[str, set[str]]] = {
                 "dynamodb:DeleteItem",
             },
             f"{keyspaces.PARKED}{source}#*": {"dynamodb:UpdateItem"},
+            f"{keyspaces.conversion_prefix(source)}#*": {"dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         }
         for function, source in SOURCES.items()
     },
-    **{function: {LEDGER_KEYS: {"dynamodb:GetItem", "dynamodb:UpdateItem"}} for function in DELIVER},
+    **{
+        function: {
+            LEDGER_KEYS: {
+                "dynamodb:GetItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:BatchWriteItem",
+            }
+        }
+        for function in DELIVER
+    },
     "ReplayFunction": {LEDGER_KEYS: {"dynamodb:GetItem", "dynamodb:DeleteItem"}},
     # Relays every source's missed events: their claims, and the parked events it reads and forgets.
     "ReconcileFunction": {
@@ -71,6 +82,7 @@ KEY_SPACES: dict[str, dict[str, set[str]]] = {
             "dynamodb:DeleteItem",
         },
         f"{keyspaces.PARKED}*": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        f"{keyspaces.CONVERSION}*": {"dynamodb:UpdateItem", "dynamodb:DeleteItem"},
     },
 }
 

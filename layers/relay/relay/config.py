@@ -9,6 +9,7 @@ provider payload, compiled once here. Each source has built-in rules
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from functools import cached_property
@@ -95,12 +96,17 @@ AnyDestination = Annotated[
     ],
     Discriminator(_kind_of),
 ]
-_DESTINATION_ADAPTER: TypeAdapter[Destination] = TypeAdapter(AnyDestination)
+
+
+@functools.cache
+def _destination_adapter() -> TypeAdapter[Destination]:
+    # Built on first use (tests, tools): functions validate destinations through RelayConfig.
+    return TypeAdapter(AnyDestination)
 
 
 def parse_destination(data: Mapping[str, Any]) -> Destination:
     """One destination, validated by its vendor's model (tests, tools)."""
-    return _DESTINATION_ADAPTER.validate_python(data)
+    return _destination_adapter().validate_python(data)
 
 
 # --- source rules ------------------------------------------------------------------------
@@ -316,6 +322,10 @@ def parse_config(data: Mapping[str, Any] | None, origin: str = "config") -> Rela
         raise ConfigError(f"invalid relay config {origin}", problems) from exc
 
 
+# libyaml's safe loader where PyYAML was built with it (its wheels are): parsing at cold start.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_config(path: str | os.PathLike[str]) -> RelayConfig:
     file = Path(path)
     try:
@@ -323,7 +333,7 @@ def load_config(path: str | os.PathLike[str]) -> RelayConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read relay config {file}: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise ConfigError(f"relay config {file} is not valid YAML: {exc}") from exc
     if data is not None and not isinstance(data, Mapping):

@@ -5,6 +5,10 @@ replay`, ReplayFunction) and by the local stack's status page: each reads it fro
 
 - A parked message keeps the job's own attributes (destination, conversion_name,
   conversion_id, event_time: `DeliveryJob.message_attributes`) and adds FAILURE_ATTRIBUTES.
+- An in_doubt job that was sent carries the `request_id` of the vendor request it shared with
+  other jobs: the vendor took all of them or none (one request), so they are decided together.
+- SQS allows 10 attributes a message: when a message would carry more, `vendor` is left out
+  (the dead-letter queue is the vendor's own).
 - A message without `failure_reason` was moved by SQS redrive after maxReceiveCount:
   its reason is retries_exhausted (a body that is not a job is malformed_job).
 - The delivery ledger keys each (destination, conversion) as `ledger#<destination>#<id>`.
@@ -17,6 +21,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from relay.keyspaces import LEDGER as LEDGER_KEY_PREFIX
+
+MAX_ATTRIBUTES = 10  # SQS message attributes
 
 
 class FailureReason(StrEnum):
@@ -32,7 +38,15 @@ class FailureReason(StrEnum):
 HELD_REASONS = frozenset({FailureReason.REJECTED, FailureReason.IN_DOUBT})
 # The attributes a deliver function adds when it parks a job; replay strips them.
 FAILURE_ATTRIBUTES = frozenset(
-    {"failure_reason", "failure_status", "failure_message", "attempts", "first_failure_at", "vendor"}
+    {
+        "failure_reason",
+        "failure_status",
+        "failure_message",
+        "attempts",
+        "first_failure_at",
+        "vendor",
+        "request_id",
+    }
 )
 
 
@@ -44,8 +58,11 @@ def failure_attributes(
     first_failure_at: datetime,
     status: int | None = None,
     message: str | None = None,
+    request_id: str | None = None,
+    room: int = MAX_ATTRIBUTES,
 ) -> dict[str, dict[str, str]]:
-    """SQS message attributes recording why a job is parked (message: bounded, no PII)."""
+    """SQS message attributes recording why a job is parked (message: bounded, no PII), at most
+    `room` of them (what the job's own attributes leave of SQS's 10)."""
     attributes = {
         "failure_reason": {"DataType": "String", "StringValue": str(reason)},
         "attempts": {"DataType": "Number", "StringValue": str(attempts)},
@@ -56,6 +73,10 @@ def failure_attributes(
         attributes["failure_status"] = {"DataType": "Number", "StringValue": str(status)}
     if message:
         attributes["failure_message"] = {"DataType": "String", "StringValue": message}
+    if request_id:
+        attributes["request_id"] = {"DataType": "String", "StringValue": request_id}
+    if len(attributes) > room:
+        del attributes["vendor"]
     return attributes
 
 

@@ -20,24 +20,33 @@ Who may claim:
 - in_progress with a live lease → busy (another invocation is delivering it);
 - delivered → never again; in_doubt → stays parked until an operator forgets it
   (`relay replay --force`).
+
+A destination whose vendor dedupes on our event id is not claimed (Destination.claims_deliveries):
+its deliveries are looked up in batches (`statuses`: delivered already?) and their outcome
+recorded after the call (`record`, also used for every delivered job: 25 items a request).
+Two copies of such a job sent at once reach the vendor twice, and the vendor counts them once.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from relay.dlq import ledger_key
+from relay.dlq import ledger_key, parse_ledger_key
 from relay.errors import LedgerError
 
 RETENTION_SECONDS = 15 * 24 * 3600  # longer than the DLQ's 14-day retention
 MAX_REASON_CHARS = 200
+GET_BATCH = 100  # BatchGetItem's limit
+WRITE_BATCH = 25  # BatchWriteItem's limit
+BATCH_ATTEMPTS = 4  # calls per batch while DynamoDB leaves items unprocessed (throttling)
+UNPROCESSED_PAUSE_SECONDS = 0.05
 
 
 class Status(StrEnum):
@@ -67,6 +76,18 @@ class Claim:
     @property
     def held(self) -> bool:
         return self.state in (ClaimState.CLAIMED, ClaimState.TAKEN_OVER)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A final state written without a claim check (`Ledger.record`)."""
+
+    destination: str
+    conversion_id: str
+    status: Status
+    vendor_status: int | None = None
+    reason: str | None = None
+    attempts: int | None = None  # the claim's count, when there was one
 
 
 def _short(reason: str | None) -> str | None:
@@ -167,6 +188,76 @@ class Ledger:
                 update += f", {attribute} = :{attribute}"
                 values[f":{attribute}"] = {"S": value} if isinstance(value, str) else {"N": str(value)}
         self._update(claim, update, names, values, holder_only=True)
+
+    # ---- batches
+
+    def statuses(self, destination: str, conversion_ids: Sequence[str]) -> dict[str, str | None]:
+        """Conversion id → status, for many at once (eventually consistent: a record written a
+        moment ago may be missed, so only a vendor that dedupes relies on it)."""
+        found: dict[str, str | None] = dict.fromkeys(conversion_ids)
+        ids = list(found)
+        for start in range(0, len(ids), GET_BATCH):
+            keys = [{"id": {"S": ledger_key(destination, cid)}} for cid in ids[start : start + GET_BATCH]]
+            for item in self._batch_get(keys):
+                found[parse_ledger_key(item["id"]["S"])[1]] = item.get("status", {}).get("S")
+        return found
+
+    def record(self, outcomes: Sequence[Outcome]) -> None:
+        """Write final states as whole items (BatchWriteItem), whoever holds a claim: delivered is
+        unconditional anyway, and a destination that is not claimed has no holder."""
+        now, expiration = self._now_iso(), str(self._expiration())
+        items = []
+        for outcome in outcomes:
+            item: dict[str, Any] = {
+                "id": {"S": ledger_key(outcome.destination, outcome.conversion_id)},
+                "status": {"S": outcome.status},
+                "updated_at": {"S": now},
+                "expiration": {"N": expiration},
+            }
+            if outcome.vendor_status is not None:
+                item["vendor_status"] = {"N": str(outcome.vendor_status)}
+            if reason := _short(outcome.reason):
+                item["reason"] = {"S": reason}
+            if outcome.attempts is not None:
+                item["attempts"] = {"N": str(outcome.attempts)}
+            items.append({"PutRequest": {"Item": item}})
+        for start in range(0, len(items), WRITE_BATCH):
+            self._batch_write(items[start : start + WRITE_BATCH])
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            self._table: {
+                "Keys": keys,
+                "ProjectionExpression": "id, #status",
+                "ExpressionAttributeNames": {"#status": "status"},
+            }
+        }
+        for attempt in range(BATCH_ATTEMPTS):
+            if attempt:
+                time.sleep(UNPROCESSED_PAUSE_SECONDS * 2 ** (attempt - 1))
+            answer = self._call_batch("batch_get_item", RequestItems=request)
+            items += answer.get("Responses", {}).get(self._table, [])
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+        raise LedgerError("ledger read left keys unprocessed")
+
+    def _batch_write(self, writes: list[dict[str, Any]]) -> None:
+        request: dict[str, Any] = {self._table: writes}
+        for attempt in range(BATCH_ATTEMPTS):
+            if attempt:
+                time.sleep(UNPROCESSED_PAUSE_SECONDS * 2 ** (attempt - 1))
+            request = self._call_batch("batch_write_item", RequestItems=request).get("UnprocessedItems") or {}
+            if not request:
+                return
+        raise LedgerError("ledger write left items unprocessed")
+
+    def _call_batch(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._ddb, operation)(**kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise LedgerError(f"ledger {operation} failed ({type(exc).__name__})") from exc
 
     # ---- internals
 

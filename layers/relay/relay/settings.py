@@ -17,7 +17,8 @@ from relay.vendors.registry import VENDORS
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # defer_build: a function builds only its own settings' schema, at its cold start.
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None):
@@ -79,7 +80,7 @@ class DeliverSettings(CommonSettings):
 
 
 class VendorQueues(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     queue_url: str
     dlq_url: str

@@ -6,8 +6,10 @@ For each batch (up to 100 records of one vendor's queue):
   are in the same batch;
 3 claim each job in the ledger (relay.ledger): already delivered → dropped; claimed by a live
   invocation → retried later; an earlier holder crashed after it may have called a vendor that
-  does not dedupe → DLQ as in_doubt (Destination.in_doubt_policy);
-4 build the vendor events and send them in full vendor batches (relay.deliver.sending);
+  does not dedupe → DLQ as in_doubt (Destination.in_doubt_policy). A destination whose vendor
+  dedupes is not claimed, only looked up (Destination.claims_deliveries);
+4 build the vendor events and send them, each destination's requests side by side and the
+  destinations of the batch side by side (relay.deliver.sending);
 5 settle each record by its outcome (relay.deliver.settlement):
   - accepted → ledger delivered; the record is done;
   - permanent (400/401/403/422, a per-event rejection) → ledger rejected, DLQ at once;
@@ -24,7 +26,9 @@ the whole batch; records are read through Powertools' SQSEvent data classes.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +43,7 @@ from pydantic import ValidationError
 from relay import secrets
 from relay.config import RelayConfig
 from relay.deliver import report
-from relay.deliver.sending import send_jobs
+from relay.deliver.sending import Sender, Sent
 from relay.deliver.settlement import Settlement
 from relay.deliver.work import Deadline, Verdict, Work
 from relay.dlq import FailureReason
@@ -53,7 +57,7 @@ from relay.errors import (
     UnansweredDeliveryError,
     validation_problems,
 )
-from relay.ledger import ClaimState, Ledger
+from relay.ledger import ClaimState, Ledger, Status
 from relay.models import DeliveryJob
 from relay.settings import DeliverSettings
 from relay.vendors.client import Accepted, SecretReader, VendorOutcome
@@ -62,7 +66,7 @@ from relay.vendors.registry import vendor_spec
 
 logger = Logger(child=True)
 
-# Ledger claims (and Stripe reads) in flight at once: the size of botocore's and urllib3's pools.
+# Ledger claims in flight at once: the size of botocore's pool.
 IO_CONCURRENCY = 10
 
 
@@ -86,16 +90,28 @@ class Deliverer:
         self._ledger = ledger
         self._metrics = metrics
         self._latencies: defaultdict[str, list[float]] = defaultdict(list)
-        transport = Transport(http or new_session(), observe=self._observe_latency)
+        self._latency_lock = threading.Lock()
+        self._destinations = {name: d for name, d in config.destinations.items() if d.kind == kind}
+        # Every destination's requests may be in flight at once, and provider reads (fewer than
+        # IO_CONCURRENCY) besides.
+        connections = sum(d.request_concurrency for d in self._destinations.values()) + IO_CONCURRENCY
+        transport = Transport(http or new_session(connections), observe=self._observe_latency)
         read = secret or (lambda name: secrets.get_secret_value(name, max_age=settings.secrets_max_age))
         self._pool = ThreadPoolExecutor(max_workers=IO_CONCURRENCY, thread_name_prefix="delivery-io")
         self._settlement = Settlement(
             vendor=kind, settings=settings, ledger=ledger, sqs_client=sqs, pool=self._pool, rng=rng
         )
         client_class = vendor_spec(kind).client
-        self._destinations = {name: d for name, d in config.destinations.items() if d.kind == kind}
         self._clients = {
             name: client_class(name, d, transport, read) for name, d in self._destinations.items()
+        }
+        self._senders = {name: Sender(client) for name, client in self._clients.items()}
+        self._readers = {  # destinations whose jobs read a provider API while they are prepared
+            name: ThreadPoolExecutor(
+                max_workers=client.prepare_concurrency, thread_name_prefix=f"read-{name}"
+            )
+            for name, client in self._clients.items()
+            if client.prepare_concurrency
         }
 
     # ---- the handler's one call
@@ -165,9 +181,37 @@ class Deliverer:
                 work.primary = first
             else:
                 primaries[work.job.delivery_key] = work
+        claimed = [w for w in primaries.values() if w.client and w.client.destination.claims_deliveries]
+        unclaimed: dict[str, list[Work]] = defaultdict(list)
+        for work in primaries.values():
+            if work.client and not work.client.destination.claims_deliveries:
+                unclaimed[work.destination].append(work)
+        for destination, group in unclaimed.items():
+            self._look_up(destination, group)
         lease = deadline.lease_seconds()
         # One conditional write per job, side by side: 100 claims are not 100 round trips in a row.
-        list(self._pool.map(lambda work: self._claim_one(work, lease), primaries.values()))
+        list(self._pool.map(lambda work: self._claim_one(work, lease), claimed))
+
+    def _look_up(self, destination: str, works: Sequence[Work]) -> None:
+        """A vendor that dedupes: only what the ledger already settled is left out (one read
+        for up to 100 jobs); the others are sent and their outcome recorded after."""
+        try:
+            statuses = self._ledger.statuses(
+                destination, [str(w.job.conversion.conversion_id) for w in works]
+            )
+        except LedgerError as exc:
+            for work in works:
+                work.retry("ledger_unavailable", message=str(exc))
+            return
+        for work in works:
+            status = statuses[str(work.job.conversion.conversion_id)]
+            if status == Status.DELIVERED:
+                work.skip("already_delivered")
+            elif status == Status.IN_DOUBT:
+                message = "an earlier attempt may have reached the vendor; forget it to resend"
+                work.park(FailureReason.IN_DOUBT, "in_doubt", message=message)
+            else:
+                work.unclaimed = True
 
     def _claim_one(self, work: Work, lease_seconds: float) -> None:
         job, client = work.job, work.client
@@ -194,9 +238,22 @@ class Deliverer:
     # ---- 4: build and send
 
     def _prepare(self, works: Sequence[Work], deadline: Deadline) -> None:
-        # Side by side too: QuickLizard may read each job's line items from the Stripe API.
-        ready = [w for w in works if w.open and w.primary is None]
-        list(self._pool.map(lambda work: self._prepare_one(work, deadline), ready))
+        ready: dict[str, list[Work]] = defaultdict(list)
+        for work in works:
+            if work.open and work.primary is None:
+                ready[work.destination].append(work)
+        for name, group in ready.items():
+            self._read_secrets(name)
+            if name in self._readers:  # QuickLizard may read each job's line items from Stripe
+                list(self._readers[name].map(lambda work: self._prepare_one(work, deadline), group))
+            else:
+                for work in group:
+                    self._prepare_one(work, deadline)
+
+    def _read_secrets(self, destination: str) -> None:
+        # A secret that cannot be read is reported by each job that needs it (credential_unavailable).
+        with contextlib.suppress(ConfigError):
+            self._clients[destination].read_secrets()
 
     def _prepare_one(self, work: Work, deadline: Deadline) -> None:
         assert work.client is not None and work.job is not None
@@ -218,23 +275,28 @@ class Deliverer:
 
     def _send(self, works: Sequence[Work], deadline: Deadline) -> None:
         groups: dict[str, list[Work]] = defaultdict(list)
-        for work in works:
+        # Most-received first: when a 429 stops a destination's batch, the jobs left for later
+        # are the ones with the most receives to spare.
+        for work in sorted(works, key=lambda w: -w.receive_count):
             if work.open and work.events is not None:
                 groups[work.destination].append(work)
-        for name, group in groups.items():
-            client = self._clients[name]
-            budget = client.destination.timeout_seconds + CONNECT_TIMEOUT_SECONDS
-            for work in group:
                 work.sending = True
-            outcomes = send_jobs(
-                client, [w.events or [] for w in group], may_continue=lambda b=budget: deadline.allows(b)
-            )
-            for work, outcome in zip(group, outcomes, strict=True):
-                if outcome is None:
+        # Destinations side by side (Scalev's three), each with its own requests side by side.
+        for name, results in self._pool.map(lambda item: self._send_group(*item, deadline), groups.items()):
+            for work, sent in zip(groups[name], results, strict=True):
+                if sent.outcome is None:
                     work.sending = False
                     work.retry("out_of_time", after=0.0)  # not tried: no backoff
                 else:
-                    self._decide(work, outcome)
+                    work.request_id = sent.request_id
+                    self._decide(work, sent.outcome)
+
+    def _send_group(self, name: str, group: list[Work], deadline: Deadline) -> tuple[str, list[Sent]]:
+        budget = self._clients[name].destination.timeout_seconds + CONNECT_TIMEOUT_SECONDS
+        sent = self._senders[name].send(
+            [w.events or [] for w in group], may_continue=lambda: deadline.allows(budget)
+        )
+        return name, sent
 
     def _decide(self, work: Work, outcome: VendorOutcome) -> None:
         if isinstance(outcome, Accepted):
@@ -272,7 +334,8 @@ class Deliverer:
     # ---- observability
 
     def _observe_latency(self, destination: str, milliseconds: float) -> None:
-        self._latencies[destination].append(milliseconds)
+        with self._latency_lock:  # requests run side by side
+            self._latencies[destination].append(milliseconds)
 
 
 def _transient(exc: DeliveryError) -> TransientDeliveryError:

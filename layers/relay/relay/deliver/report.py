@@ -14,6 +14,7 @@ from relay.vendors.answers import clean_message
 logger = Logger(child=True)
 
 EMF_MAX_VALUES = 100  # values of one metric in one EMF record
+NOT_SENT = frozenset({"rate_limited", "out_of_time"})  # retry reasons of jobs no request carried
 
 
 def flush_metrics(metrics: Metrics, works: Sequence[Work], latencies: dict[str, list[float]]) -> None:
@@ -58,7 +59,10 @@ def log_batch(works: Sequence[Work]) -> None:
     for work in works:
         summary[str(work.verdict)] += 1
         summary["vendor_duplicates"] += work.duplicate
-        if work.verdict is not Verdict.DELIVERED:
+        if work.verdict is Verdict.RETRY and work.reason in NOT_SENT and work.request_id is None:
+            # Never sent (the destination backing off, or no time left): counted, not a line each.
+            summary[f"not_sent_{work.reason}"] += 1
+        elif work.verdict is not Verdict.DELIVERED:
             level = logger.warning if work.verdict is Verdict.PARKED else logger.info
             level(
                 f"job {work.verdict}",

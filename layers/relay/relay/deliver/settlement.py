@@ -1,7 +1,8 @@
 """A batch's verdicts made durable: the ledger, the dead-letter queue, the retry backoff.
 
 - delivered → ledger delivered; rejected → ledger rejected; in doubt → ledger in_doubt;
-  anything else → the claim is released (nothing was delivered);
+  anything else → the claim is released (nothing was delivered). Delivered jobs, and the
+  outcomes of jobs that were not claimed (relay.ledger), are written 25 to a request;
 - parked → the dead-letter queue, with the failure attributes of relay.dlq (a record that
   cannot be parked stays in its queue and is retried);
 - retried → a visibility timeout for backoff (Retry-After honoured), or, on the last
@@ -24,7 +25,7 @@ from relay import dlq, sqs
 from relay.deliver.work import Verdict, Work
 from relay.dlq import FailureReason
 from relay.errors import LedgerError
-from relay.ledger import Ledger
+from relay.ledger import WRITE_BATCH, Ledger, Outcome, Status
 from relay.models import JOB_ATTRIBUTES
 from relay.settings import DeliverSettings
 from relay.vendors.answers import clean_message
@@ -88,15 +89,38 @@ class Settlement:
 
     def _record_in_ledger(self, works: Sequence[Work]) -> None:
         held = [w for w in works if w.claim is not None and w.claim.held]
-        list(self._pool.map(self._record_one, held))
+        final = [w for w in held if w.verdict is Verdict.DELIVERED]
+        final += [w for w in works if w.unclaimed and _final_status(w)]
+        list(self._pool.map(self._record_one, [w for w in held if w.verdict is not Verdict.DELIVERED]))
+        outcomes = [
+            Outcome(
+                destination=w.destination,
+                conversion_id=str(w.job.conversion.conversion_id),
+                status=_final_status(w),
+                vendor_status=w.status,
+                reason=w.message if w.verdict is not Verdict.DELIVERED else None,
+                attempts=w.claim.attempts if w.claim else None,
+            )
+            for w in final
+            if w.job is not None
+        ]
+        # One BatchWriteItem per 25 outcomes, side by side.
+        chunks = [outcomes[i : i + WRITE_BATCH] for i in range(0, len(outcomes), WRITE_BATCH)]
+        list(self._pool.map(self._record_chunk, chunks))
+
+    def _record_chunk(self, outcomes: list[Outcome]) -> None:
+        try:
+            self._ledger.record(outcomes)
+        except LedgerError:
+            # Settled all the same: a delivered job left in_progress is handled as in doubt if a
+            # copy of it ever comes back; one never recorded is looked up as new (its vendor dedupes).
+            logger.exception("ledger not updated", extra={"jobs": len(outcomes)})
 
     def _record_one(self, work: Work) -> None:
         claim = work.claim
         assert claim is not None
         try:
-            if work.verdict is Verdict.DELIVERED:
-                self._ledger.mark_delivered(claim, vendor_status=work.status)
-            elif work.failure is FailureReason.REJECTED:
+            if work.failure is FailureReason.REJECTED:
                 self._ledger.mark_rejected(claim, vendor_status=work.status, reason=work.message)
             elif work.failure is FailureReason.IN_DOUBT:
                 self._ledger.mark_in_doubt(claim, reason=work.message)
@@ -136,6 +160,9 @@ class Settlement:
                 first_failure_at=first_at,
                 status=work.status,
                 message=clean_message(work.message or work.reason),
+                # In doubt after a request: the jobs it carried share one fate at the vendor.
+                request_id=work.request_id if work.failure is FailureReason.IN_DOUBT else None,
+                room=dlq.MAX_ATTRIBUTES - len(attributes),
             )
         )
         return attributes
@@ -161,6 +188,17 @@ class Settlement:
             if failed:
                 # The queue's own visibility timeout applies instead: a later retry, not a lost one.
                 logger.warning("backoff not set", extra={"records": failed})
+
+
+def _final_status(work: Work) -> Status | None:
+    """The ledger status a settled job ends in, or None (retried or skipped: nothing to keep)."""
+    if work.verdict is Verdict.DELIVERED:
+        return Status.DELIVERED
+    if work.failure is FailureReason.REJECTED:
+        return Status.REJECTED
+    if work.failure is FailureReason.IN_DOUBT:
+        return Status.IN_DOUBT
+    return None
 
 
 def _job_attributes(record: SQSRecord) -> dict[str, dict[str, str]]:

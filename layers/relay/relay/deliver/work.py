@@ -37,7 +37,9 @@ class Work:
     claim: Claim | None = None
     events: list[dict[str, Any]] | None = None
     primary: Work | None = None  # the first record of the batch with the same delivery key
+    unclaimed: bool = False  # looked up in the ledger, not claimed (the vendor dedupes): recorded after
     sending: bool = False
+    request_id: str | None = None  # the vendor request that carried it (shared with other jobs)
     verdict: Verdict | None = None
     reason: str | None = None  # short and machine-readable: a skip reason, an error class
     failure: FailureReason | None = None

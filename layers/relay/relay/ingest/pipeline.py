@@ -5,9 +5,10 @@ verify the signature on the raw body → parse (an authentic body or event the r
 is parked: 2xx "parked" with its reason, relay.parking) → skip test-mode and unused event types
 (200 "ignored") → claim the provider event id (Powertools idempotency, DynamoDB) →
 enrich (sources that read more, e.g. HubSpot's CRM) → map to conversions (PII hashed
-there) → one job per (conversion, destination) → SendMessageBatch → 2xx. A failure
-before the jobs are queued raises, Powertools releases the claim, and the answer is
-5xx so the provider retries.
+there) → one job per (conversion, destination) → claim each conversion's destinations
+(relay.ingest.claims: a second webhook about the same order queues only what no webhook
+queued) → SendMessageBatch → 2xx. A failure before the jobs are queued raises, Powertools
+releases the claim, and the answer is 5xx so the provider retries.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import S
 from relay import keyspaces, secrets
 from relay.config import RelayConfig, Source, load_config
 from relay.errors import ClaimInProgressError, MappingError, PayloadError, RequestError
+from relay.ingest.claims import ConversionClaims
 from relay.ingest.edge import WebhookRequest, error_response, respond, webhook_request
 from relay.ingest.mapping import ProviderEvent, destinations_of, handled_event_types, map_event
 from relay.ingest.queueing import JobQueues
@@ -64,6 +66,7 @@ class IngestPipeline:
         config: RelayConfig,
         signing_secrets: Callable[[], list[str]],
         queues: JobQueues,
+        claims: ConversionClaims,
         parked: ParkedEvents,
         persistence: DynamoDBPersistenceLayer,
         idempotency: IdempotencyConfig,
@@ -76,6 +79,7 @@ class IngestPipeline:
         self._handled = handled_event_types(self.source, self._rules)
         self._signing_secrets = signing_secrets
         self._queues = queues
+        self._claims = claims
         self._parked = parked
         self._persistence = persistence
         self._idempotency = idempotency
@@ -228,7 +232,7 @@ class IngestPipeline:
                     self._count("DestinationSkipped", {"destination": name, "reason": reason})
                     continue
                 jobs.append(DeliveryJob(destination=name, conversion=item.conversion))
-        queued = self._queues.send(jobs)
+        queued, already = self._claims.send_once(jobs, event.event_id, self._queues.send)
         self._metrics.add_metric(name="ConversionsMapped", unit=MetricUnit.Count, value=len(mapped))
         self._metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=queued)
         result = {
@@ -237,6 +241,7 @@ class IngestPipeline:
             "conversions": [str(m.conversion.conversion_id) for m in mapped],
             "jobs": queued,
             "skipped": dict(skipped),
+            **({"already_queued": already} if already else {}),
         }
         logger.info(
             "event relayed",
@@ -244,6 +249,7 @@ class IngestPipeline:
                 "event_id": event.event_id,
                 "event_type": event.event_type,
                 "jobs": queued,
+                "already_queued": already,
                 "conversions": len(mapped),
                 "skipped": dict(skipped),
             },
@@ -304,6 +310,9 @@ def build_ingest(
         config=config,
         signing_secrets=signing_secrets,
         queues=JobQueues(sqs or boto3.client("sqs"), settings.queue_urls, kinds),
+        claims=ConversionClaims(
+            dynamodb, settings.table_name, source=spec.name, ttl_seconds=settings.idempotency_ttl_seconds
+        ),
         parked=ParkedEvents(dynamodb, settings.table_name),
         persistence=persistence,
         idempotency=idempotency,

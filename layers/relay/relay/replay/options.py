@@ -56,6 +56,9 @@ class ReplayRequest(BaseModel):
     destination: str = Field(min_length=1, description="a destination of the config, or a vendor kind")
     name: str | None = Field(default=None, description="only this conversion name")
     reason: FailureReason | None = Field(default=None, description="only jobs parked for this reason")
+    request: str | None = Field(
+        default=None, description="only in-doubt jobs that shared this vendor request (relay dlq ls)"
+    )
     since: Moment = Field(default=None, description="event_time at or after (ISO 8601 or 2h, 3d)")
     until: Moment = Field(default=None, description="event_time before (ISO 8601 or 2h, 3d)")
     max_jobs: int = Field(default=1000, ge=1, le=100_000, alias="max", description="read at most this many")
@@ -71,7 +74,7 @@ class ReplayRequest(BaseModel):
         if self.native:
             extra = [
                 option
-                for option in ("name", "reason", "since", "until", "dry_run", "force")
+                for option in ("name", "reason", "request", "since", "until", "dry_run", "force")
                 if getattr(self, option)
             ]
             if extra:

@@ -292,6 +292,8 @@ class Replayer:
             return False
         if request.reason and parked.reason != request.reason:
             return False
+        if request.request and parked.request_id != request.request:
+            return False
         moment = parked.event_time
         if request.since and (moment is None or moment < request.since):
             return False

@@ -43,6 +43,7 @@ class JobRef(BaseModel):
     event_time: datetime | None
     parked_since: datetime | None
     ledger: str | None = None
+    request_id: str | None = Field(default=None, description="in doubt: the vendor request it shared")
 
     @classmethod
     def of(cls, parked: ParkedJob, ledger: str | None = None) -> JobRef:
@@ -59,6 +60,7 @@ class JobRef(BaseModel):
             event_time=parked.event_time,
             parked_since=parked.parked_since,
             ledger=ledger,
+            request_id=parked.request_id,
         )
 
 

@@ -119,6 +119,11 @@ class ParkedJob:
         return self.attribute("failure_message")
 
     @property
+    def request_id(self) -> str | None:
+        """The vendor request an in-doubt job shared with others (relay.dlq), if any."""
+        return self.attribute("request_id")
+
+    @property
     def attempts(self) -> int:
         """Delivery attempts, or SQS's receive count for a redriven job (reading the DLQ adds one)."""
         recorded = self.attribute("attempts")

@@ -5,8 +5,13 @@ A client does two things for the deliver functions (relay.deliver):
   it (QuickLizard: one event per product line, fetched from Stripe when the conversion has
   none). Raises MissingRequirementError when there is nothing to send (the job is skipped
   and counted), or a DeliveryError.
-- `post(batch)`: one HTTP request for up to `max_batch` jobs; one outcome per job: `Accepted`
+- `post(batch)`: one HTTP request for up to `request_size` jobs; one outcome per job: `Accepted`
   or a DeliveryError (a per-event rejection). A failure of the whole request is raised.
+
+`request_size` is the vendor's batch limit (`max_batch`), except where an unanswered request
+parks its jobs as in_doubt (a vendor that does not dedupe): there one hung request may put at
+most the destination's `max_in_doubt` conversions in doubt. `prepare_concurrency` says how many
+jobs may be prepared at once when preparing reads from a provider API (None: no I/O).
 
 No HTTP library is imported here: ingest functions import the vendor modules (for their
 config) without paying for one.
@@ -51,6 +56,18 @@ class VendorClient(ABC):
         self._transport = transport
         self._secret = secret
 
+    @property
+    def request_size(self) -> int:
+        """Jobs per vendor request (see the module doc)."""
+        if self.destination.in_doubt_policy == "park":
+            return max(1, min(self.max_batch, self.destination.max_in_doubt))
+        return self.max_batch
+
+    @property
+    def prepare_concurrency(self) -> int | None:
+        """Jobs prepared at once where `prepare` reads a provider API; None: it does no I/O."""
+        return None
+
     @abstractmethod
     def prepare(self, conversion: Conversion) -> list[VendorEvent]: ...
 
@@ -59,6 +76,12 @@ class VendorClient(ABC):
 
     def api_key(self) -> str:
         return self._secret(self.destination.api_key_secret)
+
+    def read_secrets(self) -> None:
+        """Read (and cache) every secret the destination names, before requests run side by side
+        (each would otherwise fetch it at once). A ConfigError is the caller's to judge."""
+        for name in self.destination.secret_names().values():
+            self._secret(name)
 
     def _post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
         return self._transport.request(

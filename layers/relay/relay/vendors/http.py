@@ -127,6 +127,11 @@ def _never_sent(exc: requests.ConnectionError) -> bool:
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
-def new_session() -> requests.Session:
-    """One per cold start: connections are kept alive between invocations."""
-    return requests.Session()
+def new_session(connections: int = 10) -> requests.Session:
+    """One per cold start: connections are kept alive between invocations. `connections`: the most
+    requests in flight at once to one host (more would open connections only to drop them)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=connections)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

@@ -27,6 +27,9 @@ from relay.vendors.spec import Destination, ProviderApi, VendorSpec
 from relay.vendors.stripe_line_items import StripeLineItems, fetchable
 
 MAX_BATCH = 100  # jobs per request; QuickLizard documents no limit
+# Stripe allows 25 requests a second on one endpoint (docs.stripe.com/rate-limits) and counts the
+# merchant's own traffic too: 2 reads in flight (~10/s at Stripe's usual latency) per invocation.
+STRIPE_READS_IN_FLIGHT = 2
 
 
 class QuickLizardDestination(Destination):
@@ -39,6 +42,12 @@ class QuickLizardDestination(Destination):
     stripe_api_base: HttpUrl = Field(
         default=HttpUrl("https://api.stripe.com"),
         description="quicklizard: Stripe API base URL (a stub locally)",
+    )
+    stripe_api_concurrency: int = Field(
+        default=STRIPE_READS_IN_FLIGHT,
+        ge=1,
+        le=16,
+        description="quicklizard: Stripe line-item reads in flight at once in one invocation",
     )
 
     secret_fields: ClassVar[tuple[str, ...]] = ("api_key_secret", "stripe_api_key_secret")
@@ -118,6 +127,10 @@ class QuickLizardClient(VendorClient):
             if stripe_key
             else None
         )
+
+    @property
+    def prepare_concurrency(self) -> int | None:
+        return self.destination.stripe_api_concurrency if self._stripe is not None else None
 
     def prepare(self, conversion: Conversion) -> list[VendorEvent]:
         self.destination.require(conversion)

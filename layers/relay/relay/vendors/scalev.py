@@ -52,6 +52,9 @@ class ScalevDestination(Destination):
     provider: ScalevProvider | None = Field(default=None, description="scalev: meta, tiktok or snackvideo")
 
     required_fields: ClassVar[tuple[str, ...]] = ("store_id", "provider")
+    # One conversion per request, so a batch is many requests; Scalev documents no rate limit
+    # (its sandbox assumes 600 a minute per store): 8 at once, and a 429 stops the batch.
+    default_concurrency: ClassVar[int] = 8
 
     def default_event_names(self) -> dict[str, str | None]:
         return DEFAULT_EVENT_NAMES[self.provider or "meta"]

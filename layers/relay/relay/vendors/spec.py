@@ -56,6 +56,20 @@ class Destination(BaseModel):
         description="vendor event id, for pixel dedup: {conversion_id} {order_id} {event_name} {name}",
     )
     timeout_seconds: float = Field(default=10.0, gt=0, le=60, description="HTTP timeout of one vendor call")
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        description="vendor requests in flight at once in one invocation; default by vendor (Scalev 8, "
+        "others 4); a 429 stops the rest of the batch for this destination",
+    )
+    max_in_doubt: int = Field(
+        default=25,
+        ge=1,
+        le=100,
+        description="where an unanswered request is parked as in_doubt (vendors that do not dedupe): "
+        "at most this many conversions per request",
+    )
     in_doubt: InDoubtPolicy | None = Field(
         default=None,
         description="after a crash between the vendor's answer and the ledger write: resend (vendor "
@@ -74,6 +88,8 @@ class Destination(BaseModel):
     secret_fields: ClassVar[tuple[str, ...]] = ("api_key_secret",)
     # True where the vendor knows only the event names it documents: unmapped names are skipped.
     closed_vocabulary: ClassVar[bool] = False
+    # Vendor requests in flight at once when the config does not say (`concurrency`).
+    default_concurrency: ClassVar[int] = 4
 
     def default_event_names(self) -> Mapping[str, str | None]:
         """Conversion name → the vendor's event name, unless `event_names` says otherwise."""
@@ -117,6 +133,19 @@ class Destination(BaseModel):
         if self.in_doubt:
             return self.in_doubt
         return "resend" if self.dedupes() else "park"
+
+    @property
+    def request_concurrency(self) -> int:
+        """Vendor requests this destination may have in flight at once in one invocation."""
+        return self.concurrency or self.default_concurrency
+
+    @property
+    def claims_deliveries(self) -> bool:
+        """Whether each delivery is claimed in the ledger before the vendor call (one write
+        before, one after). A vendor that dedupes on our event id, resent after a crash, counts
+        a second send once: its deliveries are only looked up (already delivered?) before and
+        recorded after, one write instead of two."""
+        return not (self.dedupes() and self.in_doubt_policy == "resend")
 
     def secret_names(self) -> dict[str, str]:
         """Config field → secret name, for every secret this destination reads."""

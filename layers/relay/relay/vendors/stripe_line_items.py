@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from relay.errors import (
@@ -27,7 +27,9 @@ from relay.errors import (
 )
 from relay.models import Conversion, Item
 from relay.money_rules import STRIPE
-from relay.vendors.http import Transport
+
+if TYPE_CHECKING:  # requests is imported only by functions that send
+    from relay.vendors.http import Transport
 
 PAGE_SIZE = 100
 MAX_PAGES = 10  # 1,000 lines: far beyond any real checkout
