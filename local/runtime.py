@@ -397,6 +397,9 @@ def worker_main() -> int:
     task_root = os.environ["LAMBDA_TASK_ROOT"]
     if task_root not in sys.path:
         sys.path.insert(0, task_root)
+    from local import iam
+
+    iam.enforce_from_environment(os.environ)  # before the handler makes its first client
     try:
         handler = _load_handler(os.environ["_HANDLER"])
     except Exception as exc:

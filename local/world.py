@@ -70,6 +70,8 @@ class FunctionSpec:
     batching_window: int = 0
     report_batch_item_failures: bool = False
     schedules: list[Schedule] = field(default_factory=list)
+    # Its identity policy: the statements of `Policies` (or of the role `Role` names), resolved.
+    iam_statements: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -90,6 +92,11 @@ class World:
     @property
     def table_name(self) -> str:
         return self.ref("RelayTable")
+
+    @property
+    def hash_keys(self) -> dict[str, str]:
+        """Table name → its partition key attribute (what dynamodb:LeadingKeys is about)."""
+        return {r["Ref"]: r["HashKey"] for r in self.resources.values() if "HashKey" in r}
 
 
 class _Resolver:
@@ -180,7 +187,8 @@ def build_world(
         if ttl:
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         arn = f"arn:aws:dynamodb:{region}:{account_id}:table/{name}"
-        world.resources[logical_id] = {"Ref": name, "Arn": arn}
+        (hash_key,) = [k["AttributeName"] for k in props["KeySchema"] if k["KeyType"] == "HASH"]
+        world.resources[logical_id] = {"Ref": name, "Arn": arn, "HashKey": hash_key}
 
     sqs = session.client("sqs")
     queues = {k: r for k, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
@@ -257,6 +265,7 @@ def _functions(template: dict[str, Any], resolve: _Resolver) -> dict[str, Functi
             handler=props["Handler"],
             environment=environment,
             timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
+            iam_statements=_statements(template, props, resolve),
         )
         for name, event in props.get("Events", {}).items():
             event_props = event.get("Properties", {})
@@ -281,3 +290,20 @@ def _functions(template: dict[str, Any], resolve: _Resolver) -> dict[str, Functi
                 )
         functions[logical_id] = spec
     return functions
+
+
+def _statements(template: dict[str, Any], props: dict[str, Any], resolve: _Resolver) -> list[dict[str, Any]]:
+    """A function's inline policy statements: SAM `Policies` documents, or its `Role`'s. Managed
+    policies named by ARN are left out (the template allows only logs that way)."""
+    role = props.get("Role")
+    if isinstance(role, dict) and "Fn::GetAtt" in role:
+        role_props = template["Resources"][role["Fn::GetAtt"][0]]["Properties"]
+        documents = [policy["PolicyDocument"] for policy in role_props.get("Policies", [])]
+    else:
+        documents = [policy for policy in props.get("Policies", []) if isinstance(policy, dict)]
+    statements = []
+    for document in documents:
+        for statement in resolve(document.get("Statement", [])):
+            if statement:
+                statements.append(statement)
+    return statements

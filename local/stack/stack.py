@@ -35,6 +35,7 @@ from typing import Any
 
 from relay.config import RelayConfig, load_config
 
+from local import iam
 from local.apigw import HttpAnswer, HttpApi, HttpRequest, Route
 from local.pollers import EventSourceMapping, QueuePoller
 from local.runtime import FunctionRuntime, Invocation, lambda_environment
@@ -221,6 +222,10 @@ class LocalStack:
             if spec.sqs_queue:
                 overrides["RETRY_DELAY_SCALE"] = str(options.retry_delay_scale)
             function_name = f"{world.stack_name}-{logical_id}"
+            # The function's IAM from template.yaml, enforced in its worker (local/iam.py).
+            overrides |= iam.policy_variable(
+                logical_id, spec.iam_statements, world.region, world.account_id, world.hash_keys
+            )
             self.runtimes[logical_id] = FunctionRuntime(
                 logical_id=logical_id,
                 function_name=function_name,
