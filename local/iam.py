@@ -1,7 +1,7 @@
 """IAM for the local stack: each function may call only what its template.yaml policy allows.
 
 moto answers every call, whatever the caller's role; in AWS a grant missing from the template
-fails the first webhook after deploy. So each worker process (local.runtime) checks its own
+fails the first webhook after deploy. So each worker process (local.worker) checks its own
 function's calls to DynamoDB, SQS and Secrets Manager (the data the relay holds) against the
 statements the template gives that function (`FunctionSpec.iam_statements`, resolved like the
 rest of the template) before they leave, and refuses what AWS would refuse with the same

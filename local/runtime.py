@@ -7,7 +7,7 @@ from the stack's own process. Module state, Powertools caches, boto3 clients and
 os.environ are therefore the function's own, exactly as in Lambda: a missing variable
 or a global shared by mistake fails here as it would in AWS.
 
-Protocol (worker side is `python -m local.runtime`): the parent writes one JSON line per
+Protocol (the worker side is `python -m local.worker`): the parent writes one JSON line per
 invocation on the worker's stdin; the worker answers one JSON line on a private copy of
 its original stdout. Whatever the function prints (Powertools logs, EMF metrics) goes to
 the worker's stderr, which the parent reads line by line (`on_log`).
@@ -19,7 +19,6 @@ down a timed-out environment; the next invocation starts a new one.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import queue
@@ -27,14 +26,11 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
-
-from local.lambda_context import LambdaContext
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAYER_PATH = REPO_ROOT / "layers" / "relay"
@@ -115,7 +111,7 @@ class _Environment:
         self._on_log = on_log
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local.runtime"],
+            [sys.executable, "-m", "local.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -356,77 +352,3 @@ def _lambda_error(reply: dict[str, Any]) -> dict[str, Any]:
 
 def _elapsed_ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 1)
-
-
-# --------------------------------------------------------------------------- worker side
-
-
-def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
-    return {
-        "type": "error",
-        "errorType": error_type or type(exc).__name__,
-        "errorMessage": str(exc),
-        "stackTrace": traceback.format_tb(exc.__traceback__),
-    }
-
-
-def _init_error_type(exc: BaseException) -> str:
-    if isinstance(exc, SyntaxError):
-        return "Runtime.UserCodeSyntaxError"
-    if isinstance(exc, ImportError):
-        return "Runtime.ImportModuleError"
-    return type(exc).__name__
-
-
-def _load_handler(handler: str) -> Callable[[Any, Any], Any]:
-    module_name, _, function_name = handler.rpartition(".")
-    module = importlib.import_module(module_name)
-    return getattr(module, function_name)
-
-
-def _send(channel: IO[str], message: dict[str, Any]) -> None:
-    channel.write(json.dumps(message, separators=(",", ":")) + "\n")
-    channel.flush()
-
-
-def worker_main() -> int:
-    """The worker process: init (import the handler), then one invocation per stdin line."""
-    # Keep the original stdout for replies; everything the function prints goes to stderr.
-    channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    task_root = os.environ["LAMBDA_TASK_ROOT"]
-    if task_root not in sys.path:
-        sys.path.insert(0, task_root)
-    from local import iam
-
-    iam.enforce_from_environment(os.environ)  # before the handler makes its first client
-    try:
-        handler = _load_handler(os.environ["_HANDLER"])
-    except Exception as exc:
-        traceback.print_exc()
-        _send(channel, _error(exc, _init_error_type(exc)))
-        return 1
-    _send(channel, {"type": "ready"})
-
-    for line in sys.stdin:
-        request = json.loads(line)
-        context = LambdaContext(**request["context"])
-        try:
-            result = handler(request["event"], context)
-        except SystemExit as exc:
-            _send(channel, _error(exc, "Runtime.ExitError"))
-            return 1
-        except Exception as exc:
-            print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
-            traceback.print_exc()
-            _send(channel, _error(exc))
-            continue
-        try:
-            _send(channel, {"type": "result", "result": result})
-        except (TypeError, ValueError) as exc:  # the answer is not JSON: Lambda's marshal error
-            _send(channel, _error(exc, "Runtime.MarshalError"))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(worker_main())
