@@ -47,6 +47,7 @@ def test_globals_python313_arm64_json_logs_powertools_and_the_layer():
     assert env["POWERTOOLS_SERVICE_NAME"] == "conversion-relay"
     assert env["POWERTOOLS_METRICS_NAMESPACE"]
     assert env["POWERTOOLS_LOG_LEVEL"] in {"DEBUG", "INFO", "WARNING", "ERROR"}
+    assert env["PYDANTIC_DISABLE_PLUGINS"] == "__all__"  # no entry-point scan at cold start
     assert {"Ref": "RelayLayer"} in GLOBALS["Layers"]
     layer = RESOURCES["RelayLayer"]
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
