@@ -25,6 +25,7 @@ import yaml
 from aws_lambda_powertools import Metrics
 from relay.config import RelayConfig, parse_config
 from relay.deliver.deliverer import Deliverer
+from relay.dlq import ledger_key
 from relay.ingest.queueing import JobQueues
 from relay.ledger import Ledger
 from relay.models import (
@@ -855,7 +856,7 @@ def test_a_429_makes_the_whole_destination_back_off(relay: Relay, monkeypatch: p
 
 def test_a_vendor_that_dedupes_costs_one_ledger_write_per_job(relay: Relay, monkeypatch) -> None:
     """Given Scanova (dedupes on the event id), when 3 jobs are delivered, then the ledger is read
-    once and written once for all of them (no claim), and says delivered."""
+    once and written once for all of them (no claim), and says delivered after one attempt."""
     calls: list[str] = []
     for name in ("update_item", "put_item", "batch_write_item", "batch_get_item"):
         original = getattr(relay.dynamodb, name)
@@ -869,6 +870,13 @@ def test_a_vendor_that_dedupes_costs_one_ledger_write_per_job(relay: Relay, monk
 
     assert calls == ["batch_get_item", "batch_write_item"]
     assert all(relay.ledger.status("scanova", cid(j)) == "delivered" for j in jobs)
+    items = [
+        relay.dynamodb.get_item(
+            TableName=relay.world.table_name, Key={"id": {"S": ledger_key("scanova", cid(j))}}
+        )
+        for j in jobs
+    ]
+    assert [item["Item"]["attempts"]["N"] for item in items] == ["1", "1", "1"]  # SQS's receive count
 
 
 # --------------------------------------------------------------------------- exactly once

@@ -99,7 +99,8 @@ class Settlement:
                 status=_final_status(w),
                 vendor_status=w.status,
                 reason=w.message if w.verdict is not Verdict.DELIVERED else None,
-                attempts=w.claim.attempts if w.claim else None,
+                # Unclaimed (the vendor dedupes): how many times SQS handed the job over.
+                attempts=w.claim.attempts if w.claim else w.receive_count,
             )
             for w in final
             if w.job is not None
