@@ -16,6 +16,7 @@ from types import ModuleType
 import pytest
 import requests
 from pydantic import ValidationError
+from relay.dlq import ledger_key
 from relay.models import Conversion, DeliveryJob, SourceRef, conversion_id
 
 from local.lambda_context import LambdaContext
@@ -291,3 +292,39 @@ def test_replay_function_refuses_an_invalid_event(replay_function: ModuleType) -
     """Given ReplayFunction, when invoked with an unknown option, then validation fails naming it."""
     with pytest.raises(ValidationError, match="dryrun"):
         replay_function.lambda_handler({"destination": "scanova", "dryrun": True}, LambdaContext())
+
+
+def test_replay_function_works_within_its_template_iam(
+    moto_world: World, replay_function: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a job parked after its retries and one parked in doubt, and ReplayFunction's calls
+    checked against its template policy (as the local stack checks every function's),
+    when it replays with --force, then both move back, the in-doubt record is forgotten, and no
+    call was refused."""
+    import boto3
+    from botocore.client import BaseClient
+
+    from local import iam
+
+    sqs = boto3.client("sqs")
+    _park(sqs, moto_world, _job())
+    doubtful = _job()
+    _park(sqs, moto_world, doubtful, reason="in_doubt")
+    ledger_item = {"id": {"S": ledger_key("scanova", str(doubtful.conversion.conversion_id))}}
+    boto3.client("dynamodb").put_item(
+        TableName=moto_world.table_name, Item={**ledger_item, "status": {"S": "in_doubt"}}
+    )
+    monkeypatch.setattr(BaseClient, "_make_api_call", BaseClient._make_api_call)
+    refused: list[str] = []
+    account = iam.Account(moto_world.region, moto_world.account_id, moto_world.hash_keys)
+    policy = iam.Policy(moto_world.functions["ReplayFunction"].iam_statements)
+    iam.enforce("ReplayFunction", policy, account, refused.append)
+    context = LambdaContext(function_name="ReplayFunction", timeout_seconds=900)
+
+    answer = replay_function.lambda_handler({"destination": "scanova", "force": True, "max": 10}, context)
+
+    assert refused == []
+    assert (answer["moved"], answer["left"]) == (2, {})
+    assert _count(sqs, moto_world.queue_url("ScanovaQueue")) == 2
+    # And the in-doubt job's ledger record was forgotten (a DeleteItem its policy allows)
+    assert "Item" not in boto3.client("dynamodb").get_item(TableName=moto_world.table_name, Key=ledger_item)
