@@ -172,7 +172,9 @@ def test_the_reconcile_function_is_scheduled_scoped_and_alarmed() -> None:
         "Ref": "ReconcileSchedule"
     }
     assert schedule["Properties"]["State"] == {"Fn::If": ["ReconcileOn", "ENABLED", "DISABLED"]}
-    statements = function["Policies"][0]["Statement"]
+    assert function["Role"] == {"Fn::GetAtt": ["ReconcileFunctionRole", "Arn"]}
+    (policy,) = resources["ReconcileFunctionRole"]["Properties"]["Policies"]
+    statements = policy["PolicyDocument"]["Statement"]
     keys = [
         s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
         for s in statements

@@ -42,8 +42,6 @@ DELIVER = functions_by_code("deliver_")  # ScanovaDeliverFunction → scanova, �
 VENDORS = {function.removesuffix("DeliverFunction"): kind for function, kind in DELIVER.items()}
 # Services whose actions read or change the relay's data (as opposed to writing its own logs).
 DATA_PLANE = ("dynamodb:", "sqs:", "secretsmanager:", "kms:", "s3:", "sns:", "lambda:", "kinesis:", "ssm:")
-# The one managed policy left: CreateLogGroup/CreateLogStream/PutLogEvents (SAM's default role).
-LOGS_ONLY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 
 # The key-space table of docs/security.md: function → {key space: the only actions it may call there}.
 LEDGER_KEYS = f"{keyspaces.LEDGER}*"
@@ -169,15 +167,27 @@ def test_every_function_of_the_template_is_checked_here():
 
 
 @pytest.mark.parametrize("function", sorted(KEY_SPACES))
-def test_no_data_plane_action_on_every_resource_and_no_managed_policy_but_logs(function: str):
+def test_no_data_plane_action_on_every_resource_and_no_managed_policy(function: str):
     for statement in statements(function):
         actions = listed(statement["Action"])
         assert statement["Effect"] == "Allow"
         assert not any(action == "*" or action.endswith(":*") for action in actions), (function, actions)
         if any(action.startswith(DATA_PLANE) for action in actions):
             assert "*" not in listed(statement["Resource"]), (function, actions)
-    # Then no managed policy grants more: only the basic execution role's logs (ingest, replay)
-    assert set(role_of(function).get("ManagedPolicyArns", [])) <= {LOGS_ONLY}, function
+    # Then no managed policy grants more (AWSLambdaBasicExecutionRole would allow any log group)
+    assert "ManagedPolicyArns" not in role_of(function), function
+
+
+@pytest.mark.parametrize("function", sorted(KEY_SPACES))
+def test_a_function_writes_logs_to_its_own_log_group_only(function: str):
+    # Given the function's log group (LoggingConfig)
+    log_group = translated()["Resources"][function]["Properties"]["LoggingConfig"]["LogGroup"]
+    assert log_group == {"Ref": f"{function}LogGroup"}
+    # Then its only logs statement writes streams and events there, and creates no log group
+    logs = [s for s in statements(function) if any(a.startswith("logs:") for a in listed(s["Action"]))]
+    assert [(set(listed(s["Action"])), s["Resource"]) for s in logs] == [
+        ({"logs:CreateLogStream", "logs:PutLogEvents"}, {"Fn::GetAtt": [f"{function}LogGroup", "Arn"]})
+    ], function
 
 
 # --- 1, 4: secrets ------------------------------------------------------------------------------
