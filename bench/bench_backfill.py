@@ -35,23 +35,13 @@ from moto import mock_aws
 
 import testkit
 from bench.bench_delivery import _MotoCpu  # one way to leave moto's CPU out
+from local.stack.sandboxes import PROVIDER_API_SANDBOXES as SANDBOXES
 from local.world import REPO_ROOT, build_world
-from sandboxes.hubspot_api import HubSpotApiSandbox
-from sandboxes.paddle_api import PaddleApiSandbox
-from sandboxes.pipedrive_api import PipedriveApiSandbox
-from sandboxes.shopify_api import ShopifyApiSandbox
 from sandboxes.stripe_api import StripeApiSandbox
 
 FULL_EVENTS, QUICK_EVENTS = 2_000, 200
 RECONCILE_EVENTS = 40  # per provider, all in the last day and all relayed already
 REGION = "us-east-1"
-SANDBOXES = {
-    "stripe": StripeApiSandbox,
-    "paddle": PaddleApiSandbox,
-    "shopify": ShopifyApiSandbox,
-    "hubspot": HubSpotApiSandbox,
-    "pipedrive": PipedriveApiSandbox,
-}
 
 
 def _environment() -> None:

@@ -279,7 +279,10 @@ class Relay:
         # As many execution environments per deliver function as its event source may invoke at
         # once (ScalingConfig.MaximumConcurrency in template.yaml): each its own cold start.
         self.deliver = {
-            kind: [self._load(f"{spec.title}DeliverFunction") for _ in range(max_concurrency(spec.title))]
+            kind: [
+                self._load(f"{spec.title}DeliverFunction")
+                for _ in range(self.world.functions[f"{spec.title}DeliverFunction"].max_concurrency)
+            ]
             for kind, spec in self.vendors.items()
         }
 
@@ -421,15 +424,6 @@ class Relay:
         raise TimeoutError(f"the {kind} queue was not drained in time")
 
 
-def max_concurrency(title: str) -> int:
-    """The deliver function's event-source MaximumConcurrency in template.yaml (1 if none)."""
-    from local.world import load_template
-
-    resource = load_template()["Resources"][f"{title}DeliverFunction"]
-    jobs = next(iter(resource["Properties"].get("Events", {}).values()), {})
-    return int(jobs.get("Properties", {}).get("ScalingConfig", {}).get("MaximumConcurrency", 1))
-
-
 def queue_empty(sqs: Any, queue: str) -> bool:
     counts = sqs.get_queue_attributes(
         QueueUrl=queue,
@@ -453,6 +447,6 @@ def dead_letters(sqs: Any, queue: str) -> list[dict[str, Any]]:
 
 
 def attribute_strings(message: dict[str, Any]) -> dict[str, str]:
-    return {
-        k: v["StringValue"] for k, v in (message.get("MessageAttributes") or {}).items() if "StringValue" in v
-    }
+    from relay import dlq
+
+    return dlq.attribute_strings(message.get("MessageAttributes") or {})

@@ -43,8 +43,8 @@ class Request:
 @dataclass(frozen=True)
 class Statement:
     effect: str
-    actions: tuple[str, ...]
-    resources: tuple[str, ...]
+    actions: tuple[str, ...]  # fnmatch patterns, lower case (IAM actions are case-insensitive)
+    resources: tuple[str, ...]  # fnmatch patterns
     leading_keys: tuple[str, ...] | None  # the LeadingKeys condition's patterns (fnmatch), if any
     understood: bool  # False: a condition this emulation does not evaluate (never allows)
 
@@ -66,16 +66,16 @@ class Statement:
                     understood = False
         return cls(
             effect=raw["Effect"],
-            actions=tuple(a.lower() for a in _listed(raw.get("Action"))),
-            resources=tuple(_listed(raw.get("Resource"))),
+            actions=tuple(_glob(a.lower()) for a in _listed(raw.get("Action"))),
+            resources=tuple(map(_glob, _listed(raw.get("Resource")))),
             leading_keys=leading,
             understood=understood,
         )
 
     def matches(self, request: Request) -> bool:
-        if not any(fnmatch.fnmatchcase(request.action.lower(), _glob(a)) for a in self.actions):
+        if not any(fnmatch.fnmatchcase(request.action.lower(), a) for a in self.actions):
             return False
-        if not any(fnmatch.fnmatchcase(request.resource, _glob(r)) for r in self.resources):
+        if not any(fnmatch.fnmatchcase(request.resource, r) for r in self.resources):
             return False
         if self.leading_keys is None:
             return self.understood

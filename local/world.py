@@ -67,6 +67,7 @@ class FunctionSpec:
     http_routes: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     sqs_queue: str | None = None  # logical id of the triggering queue
     batch_size: int = 10
+    max_concurrency: int = 1  # ScalingConfig.MaximumConcurrency of the SQS event source
     batching_window: int = 0
     report_batch_item_failures: bool = False
     schedules: list[Schedule] = field(default_factory=list)
@@ -274,6 +275,7 @@ def _functions(template: dict[str, Any], resolve: _Resolver) -> dict[str, Functi
             elif event["Type"] == "SQS":
                 spec.sqs_queue = event_props["Queue"]["Fn::GetAtt"][0]
                 spec.batch_size = int(event_props.get("BatchSize", 10))
+                spec.max_concurrency = int(event_props.get("ScalingConfig", {}).get("MaximumConcurrency", 1))
                 spec.batching_window = int(event_props.get("MaximumBatchingWindowInSeconds", 0))
                 spec.report_batch_item_failures = "ReportBatchItemFailures" in event_props.get(
                     "FunctionResponseTypes", []

@@ -41,7 +41,6 @@ from relay_cli.targets import Target, connect
 # Older than the delivery ledger's records: a backfill to every destination could send again.
 LEDGER_DAYS = RETENTION_SECONDS // 86400 - 1
 METRICS_NAMESPACE = "ConversionRelay"
-EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -156,7 +155,7 @@ def _backfill(target: Target, keys: ReadKeys, sources: tuple[str, ...], *, dry_r
     environ = {
         "RELAY_CONFIG": target.config_path,
         "TABLE_NAME": target.table,
-        **{f"{VENDORS[kind].env_prefix}_QUEUE_URL": pair.queue_url for kind, pair in target.queues.items()},
+        **{VENDORS[kind].queue_url_variable: pair.queue_url for kind, pair in target.queues.items()},
     }
     if "hubspot" in sources and (token := keys.hubspot_token()):
         environ["HUBSPOT_TOKEN"] = token

@@ -85,7 +85,3 @@ def fix_for(reason: str | None, attribution_paths: Mapping[str, str] | None = No
     text, key = _FIXES.get(reason, (f"see docs/operations.md ({reason})", None))
     path = (attribution_paths or {}).get(key) if key else None
     return f"{text} (the relay looks at `{path}`)" if path else text
-
-
-def known_reasons() -> frozenset[str]:
-    return frozenset(_FIXES)

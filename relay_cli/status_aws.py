@@ -16,6 +16,7 @@ Where each figure comes from:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -60,6 +61,7 @@ _SOURCE_METRICS = {
 }
 
 
+@functools.cache  # one parse of template.yaml per run (collect and _invocations both ask)
 def ingest_functions() -> dict[str, str]:
     """Logical id → provider of each ingest function (functions/ingest_<provider> in template.yaml)."""
     found = {}

@@ -28,11 +28,12 @@ from relay.sources.spec import SourceSpec, load_source
 
 from local.world import load_template
 from relay_cli.preview import EventPreview, pretty, preview_jobs, preview_webhook, refused
+from testkit.secrets import LOCAL_HUBSPOT_TOKEN
 
 DEFAULT_CONFIG = "config/relay.local.yaml"
 # Sources that read a provider API at ingest (HubSpot's CRM: its webhooks carry ids only) are
 # read from the local stack's stub when the config points there: the stub, and its token inline.
-_LOCAL_PROVIDER_API = {"hubspot": ("hubspot_api", {"HUBSPOT_TOKEN": "pat-local-hubspot"})}
+_LOCAL_PROVIDER_API = {"hubspot": ("hubspot_api", {"HUBSPOT_TOKEN": LOCAL_HUBSPOT_TOKEN})}
 
 
 @dataclass

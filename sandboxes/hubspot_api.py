@@ -39,13 +39,14 @@ from typing import Any, ClassVar
 
 from testkit.hubspot import HUBSPOT_PORTAL_ID
 from testkit.scenario import ATTRIBUTION_METADATA, CUSTOMER_DETAILS
+from testkit.secrets import LOCAL_HUBSPOT_TOKEN
 
 from .api import ApiError, Request, Response, Route
 from .base import CONTROL_PREFIX
 from .provider_api import ProviderApiSandbox, iso, json_body, moment
 from .ratelimit import RateLimiter
 
-DEFAULT_TOKENS = frozenset({"pat-local-hubspot"})
+DEFAULT_TOKENS = frozenset({LOCAL_HUBSPOT_TOKEN})
 RATE_LIMIT = 100
 RATE_WINDOW_SECONDS = 10.0
 SEARCH_LIMIT = (5, 1.0)  # searches per second per token
@@ -271,8 +272,8 @@ class HubSpotApiSandbox(ProviderApiSandbox):
         )
 
     def _authenticate(self, request: Request) -> str:
-        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or token not in self.tokens:
+        token = self.bearer(request.headers)
+        if token is None or token not in self.tokens:
             raise CrmError(
                 401,
                 "Authentication credentials not found. This API supports OAuth 2.0 authentication.",

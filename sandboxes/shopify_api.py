@@ -146,7 +146,7 @@ class ShopifyApiSandbox(ProviderApiSandbox):
         return token
 
     def _call_limit(self, token: str) -> dict[str, str]:
-        used = min(BUCKET, len(self._api_limiter._spent.get(token, ())))
+        used = min(BUCKET, self._api_limiter.used(token))
         return {"X-Shopify-Shop-Api-Call-Limit": f"{used}/{BUCKET}"}
 
     def _limit(self) -> int:
@@ -154,11 +154,6 @@ class ShopifyApiSandbox(ProviderApiSandbox):
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
             raise ApiError(400, f"limit must be between 1 and {MAX_LIMIT}")
         return int(raw)
-
-
-def _newest(order: dict[str, Any]) -> tuple[float, int]:
-    created = moment(order.get("created_at"))
-    return (created.timestamp() if created else 0.0, int(order["id"]))
 
 
 def _within(at: datetime | None, low: datetime | None, high: datetime | None) -> bool:

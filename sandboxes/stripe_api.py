@@ -255,8 +255,8 @@ class StripeApiSandbox(ProviderApiSandbox):
         return Response(200, found)
 
     def _authenticate(self, request: Request) -> str:
-        scheme, _, key = (request.headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not key:
+        key = self.bearer(request.headers)
+        if key is None:
             raise ApiError(401, "You did not provide an API key.")
         if key not in self.api_keys:
             raise ApiError(401, f"Invalid API Key provided: {key[:8]}****")
@@ -265,10 +265,6 @@ class StripeApiSandbox(ProviderApiSandbox):
 
 def _list(data: list[dict[str, Any]], url: str, *, has_more: bool) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
-
-
-def _newest(held: dict[str, Any]) -> tuple[int, str]:
-    return int(held["event"].get("created") or 0), str(held["event"]["id"])
 
 
 def _created_within(created: int, bounds: dict[str, str | None]) -> bool:

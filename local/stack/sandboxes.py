@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from relay.config import RelayConfig
 from relay.vendors.registry import VENDORS, vendor_spec
 
+from local.stack.aws import LOOPBACK_ADDRESSES
 from sandboxes import Sandbox
 from sandboxes.hubspot_api import HubSpotApiSandbox
 from sandboxes.paddle_api import PaddleApiSandbox
@@ -17,7 +18,6 @@ from sandboxes.provider_api import ProviderApiSandbox
 from sandboxes.shopify_api import ShopifyApiSandbox
 from sandboxes.stripe_api import StripeApiSandbox
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # The vendor sandboxes, and the stubs of the provider APIs the relay reads: each source's
 # settings.api_base (relay backfill and ReconcileFunction read the providers' history there;
 # the HubSpot source also reads deals and contacts), and Stripe for QuickLizard (it fetches
@@ -50,7 +50,7 @@ AVAILABLE: dict[str, type[Sandbox]] = {
 
 
 def is_loopback(url: str) -> bool:
-    return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+    return (urlsplit(url).hostname or "") in LOOPBACK_ADDRESSES
 
 
 @dataclass

@@ -127,13 +127,14 @@ class LocalStack:
         # Every port before anything starts: a taken one fails fast, with how to move it.
         ensure_port_free(options.host, options.port, "the HTTP API", "make run PORT=3001")
         ensure_port_free(options.host, options.moto_port, "the embedded AWS (moto)", MOTO_PORT_CHANGE)
-        for plan in plan_sandboxes(self.config):
+        plans = plan_sandboxes(self.config)
+        for plan in plans:
             if plan.available:
                 where = f"the base_url of {', '.join(plan.serves)} in {shown_path(config_path)}"
                 ensure_port_free(options.host, plan.port, f"the {plan.name} sandbox", where)
         try:
             self._start_aws()
-            self._start_sandboxes()
+            self._start_sandboxes(plans)
             self._start_functions(config_path)
             self._start_http()
         except BaseException:
@@ -199,9 +200,7 @@ class LocalStack:
             },
         )
 
-    def _start_sandboxes(self) -> None:
-        assert self.config is not None
-        plans = plan_sandboxes(self.config)
+    def _start_sandboxes(self, plans: list[SandboxPlan]) -> None:
         self.sandboxes = start_sandboxes(plans, self.options.host)
         self.unavailable_sandboxes = [plan for plan in plans if not plan.available]
 

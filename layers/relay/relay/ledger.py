@@ -40,6 +40,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from relay.dlq import ledger_key, parse_ledger_key
 from relay.errors import LedgerError
+from relay.sqs import chunks
 
 RETENTION_SECONDS = 15 * 24 * 3600  # longer than the DLQ's 14-day retention
 MAX_REASON_CHARS = 200
@@ -54,6 +55,10 @@ class Status(StrEnum):
     DELIVERED = "delivered"
     REJECTED = "rejected"
     IN_DOUBT = "in_doubt"
+
+
+# Settled on purpose, not delivered: only an operator resends (relay replay --force).
+HELD_STATUSES = frozenset({Status.REJECTED, Status.IN_DOUBT})
 
 
 class ClaimState(StrEnum):
@@ -195,9 +200,8 @@ class Ledger:
         """Conversion id → status, for many at once (eventually consistent: a record written a
         moment ago may be missed, so only a vendor that dedupes relies on it)."""
         found: dict[str, str | None] = dict.fromkeys(conversion_ids)
-        ids = list(found)
-        for start in range(0, len(ids), GET_BATCH):
-            keys = [{"id": {"S": ledger_key(destination, cid)}} for cid in ids[start : start + GET_BATCH]]
+        for part in chunks(list(found), GET_BATCH):
+            keys = [{"id": {"S": ledger_key(destination, cid)}} for cid in part]
             for item in self._batch_get(keys):
                 found[parse_ledger_key(item["id"]["S"])[1]] = item.get("status", {}).get("S")
         return found
@@ -221,8 +225,8 @@ class Ledger:
             if outcome.attempts is not None:
                 item["attempts"] = {"N": str(outcome.attempts)}
             items.append({"PutRequest": {"Item": item}})
-        for start in range(0, len(items), WRITE_BATCH):
-            self._batch_write(items[start : start + WRITE_BATCH])
+        for part in chunks(items, WRITE_BATCH):
+            self._batch_write(list(part))
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

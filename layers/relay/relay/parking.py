@@ -29,6 +29,7 @@ from relay.errors import ParkingError
 KEY_PREFIX = keyspaces.PARKED
 INDEX_NAME = "ParkedEvents"  # template.yaml's GSI on RelayTable
 MAX_DETAIL_CHARS = 300
+FINGERPRINT_CHARS = 32  # hex characters of a parked event's sha-256 fingerprint
 
 
 def parked_key(provider: str, event_id: str) -> str:
@@ -42,7 +43,7 @@ class ParkedEvent:
     event_type: str | None
     reason: str  # a short code: malformed_payload, invalid_money, unmappable, …
     detail: str | None  # bounded, scrubbed of emails and phones
-    fingerprint: str  # sha-256 (hex, 32) of the body or of the event's payload
+    fingerprint: str  # sha-256 (hex, FINGERPRINT_CHARS) of the body or of the event's payload
     parked_at: datetime
     occurred_at: datetime | None = None
     times: int = 1  # how often the provider sent it before it stopped retrying

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from relay import sqs
 from relay.backfill.readers import READERS
 from relay.errors import ConfigError, validation_problems
 from relay.vendors.registry import VENDORS
@@ -55,7 +56,7 @@ class IngestSettings(CommonSettings):
     @classmethod
     def _vendor_queues(cls, env: Any) -> Any:
         if isinstance(env, Mapping) and "queue_urls" not in env:
-            urls = {kind: env.get(f"{spec.env_prefix}_QUEUE_URL") for kind, spec in VENDORS.items()}
+            urls = {kind: env.get(spec.queue_url_variable) for kind, spec in VENDORS.items()}
             env = {**env, "queue_urls": {kind: url for kind, url in urls.items() if url}}
         return env
 
@@ -72,7 +73,11 @@ class DeliverSettings(CommonSettings):
     )
     retry_base_seconds: float = Field(default=30.0, alias="RETRY_BASE_SECONDS", gt=0)
     retry_max_seconds: float = Field(
-        default=900.0, alias="RETRY_MAX_SECONDS", gt=0, le=43200, description="SQS allows 12 h at most"
+        default=900.0,
+        alias="RETRY_MAX_SECONDS",
+        gt=0,
+        le=sqs.MAX_VISIBILITY_SECONDS,
+        description="SQS allows 12 h at most",
     )
     retry_delay_scale: float = Field(
         default=1.0, alias="RETRY_DELAY_SCALE", ge=0, description="local runs: 0.01 makes minutes seconds"
@@ -99,8 +104,8 @@ class ReplaySettings(CommonSettings):
         if isinstance(env, Mapping) and "vendor_queues" not in env:
             queues = {
                 kind: {
-                    "queue_url": env.get(f"{spec.env_prefix}_QUEUE_URL"),
-                    "dlq_url": env.get(f"{spec.env_prefix}_DLQ_URL"),
+                    "queue_url": env.get(spec.queue_url_variable),
+                    "dlq_url": env.get(spec.dlq_url_variable),
                 }
                 for kind, spec in VENDORS.items()
             }

@@ -21,10 +21,9 @@ from relay.backfill.api import ProviderApi
 from relay.errors import MappingError, PayloadError
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import ProviderEvent, parse_time
+from relay.parking import FINGERPRINT_CHARS
 from relay.sources.payloads import content_key
 from relay.sources.spec import SourceSpec
-
-FINGERPRINT_CHARS = 32
 
 
 @dataclass(frozen=True)
@@ -65,16 +64,6 @@ class HistoryPage:
     events: list[Found]
     next_cursor: str | None = None  # where the next page starts; None after the last one
     listed: int = 0  # what the provider returned, before the reader's own filters
-
-
-@dataclass
-class ReadKey:
-    """The read key of a provider, resolved lazily (Secrets Manager, cached by Powertools)."""
-
-    resolve: Any  # Callable[[], str]
-
-    def __call__(self) -> str:
-        return self.resolve()
 
 
 class HistoryReader(Protocol):

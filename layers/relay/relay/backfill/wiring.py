@@ -19,7 +19,6 @@ from relay.backfill.dryrun import ReadOnlyDynamoDB, RecordingSqs
 from relay.backfill.readers import READERS
 from relay.backfill.reconcile import Reconciler
 from relay.backfill.runner import Backfill
-from relay.ingest.mapping import handled_event_types
 from relay.ingest.pipeline import build_ingest
 from relay.ledger import Ledger
 from relay.parking import ParkedEvents
@@ -47,9 +46,8 @@ def assemble(
     pipelines = {source: build_ingest(source, metrics, env, dynamodb=dynamodb, sqs=sqs) for source in sources}
     readers = {}
     for source, pipeline in pipelines.items():
-        handled = handled_event_types(pipeline.source, pipeline.spec.builtin_rules(pipeline.source))
         readers[source] = READERS[source].build(
-            pipeline.source, keys[source], frozenset(handled), **dict(api_options or {})
+            pipeline.source, keys[source], pipeline.handled, **dict(api_options or {})
         )
     table = IngestSettings.from_env(env).table_name
     return Backfill(

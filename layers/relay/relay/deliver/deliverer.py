@@ -45,7 +45,7 @@ from relay.config import RelayConfig
 from relay.deliver import report
 from relay.deliver.sending import Sender, Sent
 from relay.deliver.settlement import Settlement
-from relay.deliver.work import Deadline, Verdict, Work
+from relay.deliver.work import OUT_OF_TIME, RATE_LIMITED, Deadline, Verdict, Work
 from relay.dlq import FailureReason
 from relay.errors import (
     ConfigError,
@@ -208,8 +208,7 @@ class Deliverer:
             if status == Status.DELIVERED:
                 work.skip("already_delivered")
             elif status == Status.IN_DOUBT:
-                message = "an earlier attempt may have reached the vendor; forget it to resend"
-                work.park(FailureReason.IN_DOUBT, "in_doubt", message=message)
+                _park_in_doubt(work)
             else:
                 work.unclaimed = True
 
@@ -227,8 +226,7 @@ class Deliverer:
         if claim.state is ClaimState.DELIVERED:
             work.skip("already_delivered")
         elif claim.state is ClaimState.IN_DOUBT:
-            message = "an earlier attempt may have reached the vendor; forget it to resend"
-            work.park(FailureReason.IN_DOUBT, "in_doubt", message=message)
+            _park_in_doubt(work)
         elif claim.state is ClaimState.BUSY:
             work.retry("claimed_elsewhere", after=max(1.0, claim.busy_for or 0.0))
         elif claim.state is ClaimState.TAKEN_OVER and client.destination.in_doubt_policy == "park":
@@ -258,7 +256,7 @@ class Deliverer:
     def _prepare_one(self, work: Work, deadline: Deadline) -> None:
         assert work.client is not None and work.job is not None
         if not deadline.allows(work.client.destination.timeout_seconds + CONNECT_TIMEOUT_SECONDS):
-            work.retry("out_of_time", after=0.0)  # not tried: no backoff
+            work.retry(OUT_OF_TIME, after=0.0)  # not tried: no backoff
             return
         try:
             work.events = work.client.prepare(work.job.conversion)
@@ -286,7 +284,7 @@ class Deliverer:
             for work, sent in zip(groups[name], results, strict=True):
                 if sent.outcome is None:
                     work.sending = False
-                    work.retry("out_of_time", after=0.0)  # not tried: no backoff
+                    work.retry(OUT_OF_TIME, after=0.0)  # not tried: no backoff
                 else:
                     work.request_id = sent.request_id
                     self._decide(work, sent.outcome)
@@ -308,7 +306,7 @@ class Deliverer:
         elif isinstance(outcome, UnansweredDeliveryError) and self._parks_in_doubt(work):
             work.park(FailureReason.IN_DOUBT, "no_answer", status=outcome.status, message=message)
         elif isinstance(outcome, TransientDeliveryError):
-            reason = "rate_limited" if outcome.status == 429 else "vendor_unavailable"
+            reason = RATE_LIMITED if outcome.status == 429 else "vendor_unavailable"
             work.retry(reason, status=outcome.status, message=message, after=outcome.retry_after)
         else:  # an InDoubtDeliveryError, or any other DeliveryError: never risk a second send
             work.park(FailureReason.IN_DOUBT, "in_doubt", status=outcome.status, message=message)
@@ -340,3 +338,9 @@ class Deliverer:
 
 def _transient(exc: DeliveryError) -> TransientDeliveryError:
     return TransientDeliveryError(exc.reason, status=exc.status, vendor_message=exc.vendor_message)
+
+
+def _park_in_doubt(work: Work) -> None:
+    """The ledger says an earlier attempt may have reached the vendor: never resent by itself."""
+    message = "an earlier attempt may have reached the vendor; forget it to resend"
+    work.park(FailureReason.IN_DOUBT, "in_doubt", message=message)

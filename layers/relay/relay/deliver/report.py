@@ -7,14 +7,15 @@ from collections.abc import Sequence
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
-from relay.deliver.work import Verdict, Work
+from relay.deliver.work import OUT_OF_TIME, RATE_LIMITED, Verdict, Work
 from relay.dlq import FailureReason
+from relay.sqs import chunks
 from relay.vendors.answers import clean_message
 
 logger = Logger(child=True)
 
 EMF_MAX_VALUES = 100  # values of one metric in one EMF record
-NOT_SENT = frozenset({"rate_limited", "out_of_time"})  # retry reasons of jobs no request carried
+NOT_SENT = frozenset({RATE_LIMITED, OUT_OF_TIME})  # retry reasons of jobs no request carried
 
 
 def flush_metrics(metrics: Metrics, works: Sequence[Work], latencies: dict[str, list[float]]) -> None:
@@ -39,9 +40,9 @@ def flush_metrics(metrics: Metrics, works: Sequence[Work], latencies: dict[str, 
         emitter.flush_metrics()
     for destination, values in latencies.items():
         # Powertools flushes a metric by itself at 100 values and then forgets the dimensions.
-        for start in range(0, len(values), EMF_MAX_VALUES - 1):
+        for part in chunks(values, EMF_MAX_VALUES - 1):
             emitter = _emitter(metrics, destination)
-            for value in values[start : start + EMF_MAX_VALUES - 1]:
+            for value in part:
                 emitter.add_metric(name="VendorLatency", unit=MetricUnit.Milliseconds, value=value)
             emitter.flush_metrics()
 

@@ -36,6 +36,7 @@ from relay.errors import (
     TransientDeliveryError,
     UnansweredDeliveryError,
 )
+from relay.sqs import chunks
 from relay.vendors.client import VendorClient, VendorEvent, VendorOutcome
 
 logger = Logger(child=True)
@@ -126,7 +127,7 @@ class Sender:
         results = [Sent()] * len(batch)
         size = self.client.request_size
         backoff = _Backoff(self._clock, self._sleep)
-        requests = [list(range(start, min(start + size, len(batch)))) for start in range(0, len(batch), size)]
+        requests = [list(part) for part in chunks(range(len(batch)), size)]
         futures = [
             self._pool.submit(self._request, batch, indices, results, may_continue, backoff)
             for indices in requests

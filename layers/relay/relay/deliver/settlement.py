@@ -106,8 +106,7 @@ class Settlement:
             if w.job is not None
         ]
         # One BatchWriteItem per 25 outcomes, side by side.
-        chunks = [outcomes[i : i + WRITE_BATCH] for i in range(0, len(outcomes), WRITE_BATCH)]
-        list(self._pool.map(self._record_chunk, chunks))
+        list(self._pool.map(self._record_chunk, sqs.chunks(outcomes, WRITE_BATCH)))
 
     def _record_chunk(self, outcomes: list[Outcome]) -> None:
         try:

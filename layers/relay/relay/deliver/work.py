@@ -17,6 +17,9 @@ from relay.vendors.client import VendorClient
 LEASE_MARGIN_SECONDS = 30  # a claim outlives its invocation by this much (clock skew)
 RESERVE_SECONDS = 5  # kept at the end of an invocation to settle the batch
 NO_CONTEXT_SECONDS = 60  # invocation length assumed without a Lambda context (scripts, tests)
+# Retry reasons of jobs no request carried: the destination was throttled, or time ran out.
+RATE_LIMITED = "rate_limited"
+OUT_OF_TIME = "out_of_time"
 
 
 class Verdict(StrEnum):

@@ -105,6 +105,14 @@ def arrival(context: Mapping[str, Any]) -> float | None:
     return epoch_ms / 1000 if epoch_ms > 0 else None
 
 
+# A dependency of the relay failed (not the request): 503, and the provider retries.
+_UNAVAILABLE: dict[type[Exception], tuple[str, str]] = {
+    ParkingError: ("parked event not recorded", "could not record the event; retry"),
+    EnqueueError: ("jobs not queued", "could not queue the conversions; retry"),
+    EnrichmentError: ("provider API unavailable", "provider API unavailable; retry"),
+}
+
+
 def error_response(exc: Exception) -> dict[str, Any]:
     """The one place where errors become HTTP answers."""
     if isinstance(exc, RequestError):
@@ -125,14 +133,9 @@ def error_response(exc: Exception) -> dict[str, Any]:
             extra={"secret": exc.secret_name, "problem": exc.problem},
         )
         return respond(500, INTERNAL_ERROR)
-    if isinstance(exc, ParkingError):
-        logger.error("parked event not recorded; the provider will retry", extra={"reason": str(exc)})
-        return respond(503, {"error": "unavailable", "reason": "could not record the event; retry"})
-    if isinstance(exc, EnqueueError):
-        logger.error("jobs not queued; the provider will retry", extra={"reason": str(exc)})
-        return respond(503, {"error": "unavailable", "reason": "could not queue the conversions; retry"})
-    if isinstance(exc, EnrichmentError):
-        logger.error("provider API unavailable; the provider will retry", extra={"reason": str(exc)})
-        return respond(503, {"error": "unavailable", "reason": "provider API unavailable; retry"})
+    for kind, (log, reason) in _UNAVAILABLE.items():
+        if isinstance(exc, kind):
+            logger.error(f"{log}; the provider will retry", extra={"reason": str(exc)})
+            return respond(503, {"error": "unavailable", "reason": reason})
     logger.exception("ingest failed; the provider will retry")
     return respond(500, INTERNAL_ERROR)

@@ -40,14 +40,13 @@ from relay.ingest.edge import WebhookRequest, error_response, respond, webhook_r
 from relay.ingest.mapping import ProviderEvent, destinations_of, handled_event_types, map_event
 from relay.ingest.queueing import JobQueues
 from relay.models import DeliveryJob
-from relay.parking import ParkedEvent, ParkedEvents, clean_detail
+from relay.parking import FINGERPRINT_CHARS, ParkedEvent, ParkedEvents, clean_detail
 from relay.settings import IngestSettings
 from relay.sources.payloads import content_key
 from relay.sources.spec import SourceSpec, load_source
 
 logger = Logger(child=True)
 
-FINGERPRINT_CHARS = 32
 Outcome = Literal["relayed", "duplicate", "ignored", "parked"]
 
 
@@ -76,7 +75,7 @@ class IngestPipeline:
         self.config = config
         self.source: Source = config.source(spec.name)
         self._rules = spec.builtin_rules(self.source)
-        self._handled = handled_event_types(self.source, self._rules)
+        self.handled = frozenset(handled_event_types(self.source, self._rules))
         self._signing_secrets = signing_secrets
         self._queues = queues
         self._claims = claims
@@ -160,7 +159,7 @@ class IngestPipeline:
         log = {"provider": event.provider, "event_id": event.event_id, "event_type": event.event_type}
         if not event.livemode and not self.source.allow_test_mode:
             return "ignored", self._ignored(event, "test_mode_not_allowed", log)
-        if event.event_type not in self._handled:
+        if event.event_type not in self.handled:
             return "ignored", self._ignored(event, "unsupported_event_type", log)
         self._ran = False
         claim = {"provider": event.provider, "event_id": event.event_id}

@@ -27,6 +27,7 @@ from relay.errors import (
     ReplayError,
     UnknownDestinationError,
 )
+from relay.ledger import HELD_STATUSES, Status
 from relay.replay.native import start_message_move
 from relay.replay.options import ReplayRequest
 from relay.replay.results import SELECTED_LIMIT, JobRef, Listing, NativeMove, ReplayOutcome, ReplaySummary
@@ -256,15 +257,15 @@ class Replayer:
                         run.note(ReplayOutcome.LEFT, parked, "malformed_job")
                         continue
                     status = statuses[parked.message_id]
-                    if status == "delivered":
+                    if status == Status.DELIVERED:
                         drop.append(parked)
                         run.note(ReplayOutcome.ALREADY_DELIVERED, parked)
                     elif parked.job.delivery_key in moved_keys:
                         drop.append(parked)
                         run.note(ReplayOutcome.DUPLICATE, parked)
-                    elif not request.force and (status in HELD_REASONS or parked.reason in HELD_REASONS):
+                    elif not request.force and (status in HELD_STATUSES or parked.reason in HELD_REASONS):
                         run.note(
-                            ReplayOutcome.LEFT, parked, status if status in HELD_REASONS else parked.reason
+                            ReplayOutcome.LEFT, parked, status if status in HELD_STATUSES else parked.reason
                         )
                     else:
                         moved_keys.add(parked.job.delivery_key)
@@ -318,7 +319,7 @@ class Replayer:
                 run.note(ReplayOutcome.WOULD_MOVE, parked)
             return
         for parked, status in batch:
-            if status in HELD_REASONS:  # only with --force
+            if status in HELD_STATUSES:  # only with --force
                 self._forget(parked)
         pacer.wait(len(batch))
         entries = [

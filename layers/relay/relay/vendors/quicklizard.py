@@ -23,7 +23,7 @@ from relay.errors import MissingRequirementError, PermanentDeliveryError, Unansw
 from relay.models import Conversion, Item
 from relay.vendors.answers import clean_message, describe
 from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutcome
-from relay.vendors.spec import Destination, ProviderApi, VendorSpec
+from relay.vendors.spec import Destination, ProviderRead, VendorSpec
 from relay.vendors.stripe_line_items import StripeLineItems, fetchable
 
 MAX_BATCH = 100  # jobs per request; QuickLizard documents no limit
@@ -56,10 +56,10 @@ class QuickLizardDestination(Destination):
     def default_event_names(self) -> dict[str, str | None]:
         return {"purchase": "conversion", "renewal": None, "product_view": "view"}
 
-    def provider_apis(self) -> list[ProviderApi]:
+    def provider_apis(self) -> list[ProviderRead]:
         if not self.stripe_api_key_secret:
             return []
-        return [ProviderApi("stripe", str(self.stripe_api_base), self.stripe_api_key_secret)]
+        return [ProviderRead("stripe", str(self.stripe_api_base), self.stripe_api_key_secret)]
 
     def missing(self, conversion: Conversion) -> str | None:
         """Decided at ingest where the conversion alone tells (so the webhook's answer counts

@@ -28,7 +28,7 @@ InDoubtPolicy = Literal["resend", "park"]
 
 
 @dataclass(frozen=True)
-class ProviderApi:
+class ProviderRead:
     """A provider API a destination reads while it delivers (QuickLizard: Stripe's line items)."""
 
     provider: str  # "stripe"
@@ -103,7 +103,7 @@ class Destination(BaseModel):
         """Why this vendor cannot take the conversion (a metric dimension), or None."""
         return None
 
-    def provider_apis(self) -> list[ProviderApi]:
+    def provider_apis(self) -> list[ProviderRead]:
         """The provider APIs this destination reads (the local stack stubs them on loopback)."""
         return []
 
@@ -203,3 +203,11 @@ class VendorSpec:
     def env_prefix(self) -> str:
         """Environment variables of this vendor's queues: <PREFIX>_QUEUE_URL, <PREFIX>_DLQ_URL."""
         return self.kind.upper()
+
+    @property
+    def queue_url_variable(self) -> str:
+        return f"{self.env_prefix}_QUEUE_URL"
+
+    @property
+    def dlq_url_variable(self) -> str:
+        return f"{self.env_prefix}_DLQ_URL"
