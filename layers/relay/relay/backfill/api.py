@@ -14,7 +14,6 @@ Nothing here logs a body: a provider's answer carries personal data.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 
 import requests
 from relay.errors import ProviderApiError
+from relay.vendors.http import vendor_message
 
 TIMEOUT = (3.05, 30.0)  # connect, read
 MAX_BACKOFF_SECONDS = 8.0
@@ -66,7 +66,6 @@ class ProviderApi:
         self._clock = clock
         self._last_call: float | None = None
         self.calls = 0  # HTTP requests made, retries included
-        self.waited = 0.0  # seconds spent waiting on 429s and backoffs
 
     def get(
         self, path: str, params: Mapping[str, Any] | None = None, *, missing_ok: bool = False
@@ -124,7 +123,7 @@ class ProviderApi:
             if not 200 <= response.status_code < 300:
                 raise ProviderApiError(
                     f"{self.provider} API answered {response.status_code} to {method} {path.split('?')[0]}: "
-                    f"{_message(response)}",
+                    f"{(vendor_message(response) or '')[:200]}",
                     status=response.status_code,
                 )
             try:
@@ -148,7 +147,7 @@ class ProviderApi:
     def _retry_or_raise(self, failures: int, what: str, status: int | None) -> None:
         if failures >= self._attempts:
             raise ProviderApiError(f"{self.provider} API {what}, {failures} times", status=status)
-        self._wait(self._backoff(failures))
+        self._sleep(self._backoff(failures))
 
     def _wait_for_limit(self, response: requests.Response, failures: int) -> None:
         wait = _seconds(response.headers.get("Retry-After"))
@@ -162,11 +161,7 @@ class ProviderApi:
                 "a narrower window)",
                 status=429,
             )
-        self._wait(wait)
-
-    def _wait(self, seconds: float) -> None:
-        self.waited += seconds
-        self._sleep(seconds)
+        self._sleep(wait)
 
 
 def bearer(key: Callable[[], str]) -> Callable[[], dict[str, str]]:
@@ -179,17 +174,3 @@ def _seconds(value: str | None) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None  # an HTTP date: the backoff is close enough
-
-
-def _message(response: requests.Response) -> str:
-    """The provider's short error text (Stripe, Paddle, HubSpot and Pipedrive shapes)."""
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        return ""
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):
-            return str(error.get("message") or error.get("detail") or error.get("code") or "")[:200]
-        return str(body.get("message") or error or body.get("errors") or "")[:200]
-    return ""

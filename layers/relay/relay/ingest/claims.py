@@ -17,7 +17,8 @@ the provider's retry claims it again. The delivery ledger remains the exactly-on
 everything else: SQS redelivery, replay, backfill of the same event.
 
 The item lives as long as the ingest idempotency records (IDEMPOTENCY_TTL_SECONDS, at least
-Stripe's 3 days of retries), in the table that holds them.
+Stripe's 3 days of retries) from its first claim, in the table that holds them: a later claim
+(a retry, a destination-scoped backfill) leaves an item it adds nothing to unchanged.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from relay.models import DeliveryJob
 logger = Logger(child=True)
 
 DESTINATION_PREFIX = "to:"
+EXPIRES_FROM_FIRST_CLAIM = "expiration = if_not_exists(expiration, :expiration)"
 
 
 def claim_key(source: str, conversion_id: str) -> str:
@@ -102,7 +104,8 @@ class ConversionClaims:
             answer = self._ddb.update_item(
                 TableName=self._table,
                 Key={"id": {"S": claim_key(self._source, conversion_id)}},
-                UpdateExpression="SET " + ", ".join([*sets, "expiration = :expiration"]),
+                UpdateExpression="SET "
+                + ", ".join([*sets, "expiration = if_not_exists(expiration, :expiration)"]),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
                     ":event": {"S": event_id},
