@@ -20,7 +20,8 @@ moment:
   ms, moto answering in-process in place of AWS latency) x the function's MemorySize in
   template.yaml; API Gateway: one HTTP API request per webhook;
 - CloudWatch Logs: the bytes the functions write to stdout (logs and EMF metrics), which Lambda
-  ships to CloudWatch Logs, plus Lambda's START/END/REPORT lines.
+  ships to CloudWatch Logs, plus Lambda's START/END/REPORT lines; and the HTTP API's access-log
+  line per webhook (template.yaml's format, filled with values as long as API Gateway's).
 
 Prices: PRICES below (us-east-1 list prices, on-demand, free tiers ignored), with their sources.
 Cold starts are excluded (their requests are counted apart and not charged to conversions).
@@ -31,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import tempfile
 import threading
 from collections import Counter, defaultdict
@@ -277,6 +279,33 @@ class Measured:
     webhooks: int
     jobs: int
     delivered: dict[str, int]
+    access_log_bytes: int
+
+
+# Values API Gateway puts in an access-log line for one webhook, each as long as AWS writes it
+# (the response length and latencies are filled in per request).
+ACCESS_LOG_VALUES = {
+    "requestId": "Jm5aQhY7IAMEVwQ=",
+    "requestTime": "08/Dec/2026:00:00:00 +0000",
+    "routeKey": "POST /webhooks/stripe",
+    "status": "200",
+    "identity.sourceIp": "54.187.174.169",
+    "responseLatency": "85",
+    "integrationLatency": "80",
+    "integrationErrorMessage": "-",
+}
+
+
+def access_log_line(log_format: str, response_length: int) -> str:
+    """The template's access-log line for one webhook answered with that many bytes."""
+    values = {**ACCESS_LOG_VALUES, "responseLength": str(response_length)}
+    return re.sub(r"\$context\.([A-Za-z.]+)", lambda found: values[found.group(1)], log_format)
+
+
+def access_log_format() -> str:
+    from local.world import load_template
+
+    return load_template()["Resources"]["RelayHttpApi"]["Properties"]["AccessLogSettings"]["Format"]
 
 
 def measure(label: str, order_count: int, only: list[str] | None = None) -> Measured:
@@ -311,7 +340,8 @@ def measure(label: str, order_count: int, only: list[str] | None = None) -> Meas
             try:
                 relay = Relay(world, config_path, before_invoke=started, after_invoke=ended)
                 sqs = boto3.Session(region_name=REGION).client("sqs")  # the event source's client
-                jobs = 0
+                jobs = access_bytes = 0
+                log_format = access_log_format()
                 with relay.running():
                     meter.current = EVENT_SOURCE
                     # Orders arrive in waves the queues drain between (a backlog of WAVE orders:
@@ -319,7 +349,10 @@ def measure(label: str, order_count: int, only: list[str] | None = None) -> Meas
                     for start in range(0, len(made), WAVE):
                         for order in made[start : start + WAVE]:
                             for webhook in order.webhooks:
-                                jobs += relay.post(webhook)["jobs"]
+                                answer = relay.post(webhook)
+                                jobs += answer["jobs"]
+                                line = access_log_line(log_format, len(json.dumps(answer)))
+                                access_bytes += len(line.encode())
                         relay.drain(sqs, parallel=False)
             finally:
                 SINK.count = None
@@ -339,7 +372,7 @@ def measure(label: str, order_count: int, only: list[str] | None = None) -> Meas
     expected = expected_events(order_count, only)
     if delivered != expected:
         raise RuntimeError(f"not every conversion was delivered once: {delivered}, expected {expected}")
-    return Measured(label, order_count, dict(meter.usage), 2 * order_count, jobs, delivered)
+    return Measured(label, order_count, dict(meter.usage), 2 * order_count, jobs, delivered, access_bytes)
 
 
 def expected_events(order_count: int, only: list[str] | None) -> dict[str, int]:
@@ -391,6 +424,7 @@ def line_items(measured: Measured) -> dict[str, tuple[float, float, str]]:
     items["Secrets Manager: calls"] = (sum(u.secrets_calls for u in usage.values()) * per, "secrets_call")
     log_bytes = sum(u.log_bytes for who, u in usage.items() if who != EVENT_SOURCE)
     items["CloudWatch Logs: GB ingested"] = (log_bytes * per / 1e9, "logs_gb")
+    items["CloudWatch Logs: API access log, GB"] = (measured.access_log_bytes * per / 1e9, "logs_gb")
     return {name: (units, units * 1e6 * PRICES[price][0], price) for name, (units, price) in items.items()}
 
 
@@ -425,6 +459,10 @@ def run(quick: bool = False) -> dict[str, Any]:
             sum(c for n, (_, c, _) in ref_items.items() if n.startswith("Lambda")), 3
         ),
     }
+    # API Gateway, Lambda, the SQS sends and receives, and the logs do not depend on how the relay
+    # uses DynamoDB: what the reference would cost with no DynamoDB request at all.
+    without_dynamodb = ref_total - figures["reference_dynamodb_usd_per_million"]
+    figures["reference_without_dynamodb_usd_per_million"] = round(without_dynamodb, 3)
     return {
         "title": f"Cost per million conversions (us-east-1 list prices, {count} orders of 2 Stripe webhooks)",
         "columns": [
@@ -443,6 +481,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             "queues drained (batches as such a backlog fills them)",
             f"prices read {PRICES_CHECKED}, us-east-1, free tiers ignored:",
             *[f"  {name}: {price:g} USD: {source}" for name, (price, source) in PRICES.items()],
+            f"reference without any DynamoDB request (API Gateway, Lambda, SQS, logs): "
+            f"${without_dynamodb:.2f} per million",
             "not per conversion: idle event-source polling (~3 empty receives a minute per queue), "
             "secrets and log storage per month, CloudWatch custom metrics per metric-month",
             "requests per conversion (reference): "
