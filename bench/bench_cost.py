@@ -119,6 +119,27 @@ def key_space(key: str) -> str:
     return prefix if prefix in ("ledger#", "parked#", "conversion#") else "idempotency"
 
 
+# One HTTP API request per webhook; one Lambda request per webhook and per batch; one SQS send per
+# vendor queue and the event source's receives; the conversion claim ("one conversion, queued
+# once"); a ledger claim per conversion at each destination that does not dedupe (exactly once).
+FLOOR_COMPONENTS = (
+    "API Gateway: HTTP API requests",
+    "Lambda: ingest invocations",
+    "Lambda: deliver invocations",
+    "SQS: ingest requests",
+    "SQS: event source receives + deletes",
+    "DynamoDB: write units, conversion#",
+    "DynamoDB: write units, ledger# (UpdateItem)",
+)
+
+
+def write_space(key: str, operation: str) -> str:
+    """Ledger writes split by how they are made: one conditional write each (a destination's claim
+    before a vendor call) or batched (outcomes)."""
+    space = key_space(key)
+    return f"{space} ({operation})" if space == "ledger#" else space
+
+
 class Meter:
     """botocore hooks on every client created while it is installed (see the module doc)."""
 
@@ -215,12 +236,12 @@ class Meter:
             gsi = 0
             if operation != "DeleteItem" and _has_gsi_key(request):
                 gsi = units  # the sparse ParkedEvents index is written too
-            usage.wru[key_space(key)] += units + gsi
+            usage.wru[write_space(key, operation)] += units + gsi
         elif operation == "BatchWriteItem":
             for compound, old in before.items():
                 table_name, key = compound.split("|", 1)
                 new = self._size(table_name, {"id": {"S": key}})
-                usage.wru[key_space(key)] += max(1, math.ceil(max(old or 0, new or 0) / 1024))
+                usage.wru[write_space(key, operation)] += max(1, math.ceil(max(old or 0, new or 0) / 1024))
         elif operation == "GetItem":
             key = _id(request.get("Key") or {})
             size = self._size(table, request.get("Key") or {}) or 0
@@ -463,6 +484,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     # uses DynamoDB: what the reference would cost with no DynamoDB request at all.
     without_dynamodb = ref_total - figures["reference_dynamodb_usd_per_million"]
     figures["reference_without_dynamodb_usd_per_million"] = round(without_dynamodb, 3)
+    # The requests no design of this pipeline avoids: its floor with no compute time, no logs, no
+    # Powertools idempotency and no outcome rows.
+    floor = sum(ref_items[name][1] for name in FLOOR_COMPONENTS if name in ref_items)
+    figures["reference_floor_usd_per_million"] = round(floor, 3)
     return {
         "title": f"Cost per million conversions (us-east-1 list prices, {count} orders of 2 Stripe webhooks)",
         "columns": [
@@ -483,6 +508,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             *[f"  {name}: {price:g} USD: {source}" for name, (price, source) in PRICES.items()],
             f"reference without any DynamoDB request (API Gateway, Lambda, SQS, logs): "
             f"${without_dynamodb:.2f} per million",
+            "reference floor, the requests no design of this pipeline avoids "
+            f"({'; '.join(FLOOR_COMPONENTS)}): ${floor:.2f} per million",
             "not per conversion: idle event-source polling (~3 empty receives a minute per queue), "
             "secrets and log storage per month, CloudWatch custom metrics per metric-month",
             "requests per conversion (reference): "
