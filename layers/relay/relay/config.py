@@ -237,6 +237,11 @@ class Source(_Strict):
     )
     settings: dict[str, Any] = Field(default_factory=dict, description="provider-specific settings")
 
+    def signing_tolerance(self, provider_default: int) -> int:
+        """Seconds a signature's timestamp may be off: the config's, else the provider's default."""
+        configured = self.signing_tolerance_seconds
+        return provider_default if configured is None else configured
+
 
 class RelayConfig(_Strict):
     """The whole file."""

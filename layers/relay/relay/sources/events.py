@@ -218,14 +218,13 @@ def _normalized(event: _Event, webhook_id: str, sent_at: datetime | None) -> dic
 
 
 def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> None:
-    tolerance = source.signing_tolerance_seconds
     signatures.verify_standard_webhooks(
         request.body,
         msg_id=request.header("webhook-id"),
         timestamp=request.header("webhook-timestamp"),
         signature_header=request.header("webhook-signature"),
         secrets=secrets,
-        tolerance=DEFAULT_TOLERANCE_SECONDS if tolerance is None else tolerance,
+        tolerance=source.signing_tolerance(DEFAULT_TOLERANCE_SECONDS),
         now=request.received_at,
     )
 

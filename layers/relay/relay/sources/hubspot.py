@@ -98,14 +98,13 @@ def verify(request: WebhookRequest, secrets_: Sequence[str], source: Source) -> 
         raise MissingSignatureError(
             "missing X-HubSpot-Signature-v3 header (v1/v2 signatures are refused: settings.require_v3)"
         )
-    tolerance = source.signing_tolerance_seconds
     signatures.verify_hubspot(
         request.headers,
         method=request.method,
         uri=signed_url(request, settings),
         body=request.body,
         secrets=secrets_,
-        tolerance=DEFAULT_TOLERANCE_SECONDS if tolerance is None else tolerance,
+        tolerance=source.signing_tolerance(DEFAULT_TOLERANCE_SECONDS),
         now=request.received_at,
     )
 

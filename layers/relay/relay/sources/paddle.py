@@ -115,12 +115,11 @@ def builtin_rules(source: Source) -> tuple[Rule, ...]:
 
 
 def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> None:
-    tolerance = source.signing_tolerance_seconds
     signatures.verify_paddle(
         request.body,
         request.header("paddle-signature"),
         secrets,
-        tolerance=DEFAULT_TOLERANCE_SECONDS if tolerance is None else tolerance,
+        tolerance=source.signing_tolerance(DEFAULT_TOLERANCE_SECONDS),
         now=request.received_at,
     )
 

@@ -223,12 +223,11 @@ class _Thin(_Envelope):
 
 
 def verify(request: WebhookRequest, secrets: Sequence[str], source: Source) -> None:
-    tolerance = source.signing_tolerance_seconds
     signatures.verify_stripe(
         request.body,
         request.header("stripe-signature"),
         secrets,
-        tolerance=DEFAULT_TOLERANCE_SECONDS if tolerance is None else tolerance,
+        tolerance=source.signing_tolerance(DEFAULT_TOLERANCE_SECONDS),
         now=request.received_at,
     )
 
