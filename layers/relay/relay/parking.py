@@ -42,11 +42,14 @@ class ParkedEvent:
     event_id: str
     event_type: str | None
     reason: str  # a short code: malformed_payload, invalid_money, unmappable, …
-    detail: str | None  # bounded, scrubbed of emails and phones
+    detail: str | None  # bounded and scrubbed of emails and phones here, whoever builds it
     fingerprint: str  # sha-256 (hex, FINGERPRINT_CHARS) of the body or of the event's payload
     parked_at: datetime
     occurred_at: datetime | None = None
     times: int = 1  # how often the provider sent it before it stopped retrying
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detail", clean_detail(self.detail))
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -64,9 +67,8 @@ class ParkedEvent:
 
 def clean_detail(text: str | None) -> str | None:
     """What may be kept and logged of a reason: one line, bounded, emails and phones masked."""
-    if not text:
-        return None
-    return str(pii.scrub(" ".join(str(text).split())))[:MAX_DETAIL_CHARS]
+    one_line = " ".join(str(text or "").split())
+    return str(pii.scrub(one_line))[:MAX_DETAIL_CHARS] if one_line else None
 
 
 class ParkedEvents:
@@ -94,7 +96,7 @@ class ParkedEvents:
         )
         optional = {
             "event_type": event.event_type,
-            "detail": clean_detail(event.detail),
+            "detail": event.detail,
             "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None,
         }
         for name, value in optional.items():

@@ -26,7 +26,7 @@ from relay.backfill.dryrun import RecordingSqs
 from relay.backfill.history import Found, HistoryReader, Unreadable, Window
 from relay.errors import BackfillError, ClaimInProgressError
 from relay.ledger import Ledger, Status
-from relay.parking import ParkedEvent, ParkedEvents, clean_detail
+from relay.parking import ParkedEvent, ParkedEvents
 
 if TYPE_CHECKING:  # imported by whoever builds the pipelines (relay.backfill.wiring)
     from relay.ingest.pipeline import IngestPipeline
@@ -295,7 +295,7 @@ class Backfill:
                 event_id=found.event_id,
                 event_type=found.event_type,
                 reason="malformed_payload",
-                detail=clean_detail(found.reason),
+                detail=found.reason,
                 fingerprint=found.fingerprint,
                 parked_at=self._clock(),
                 occurred_at=found.occurred_at,

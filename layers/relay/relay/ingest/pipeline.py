@@ -40,7 +40,7 @@ from relay.ingest.edge import WebhookRequest, error_response, respond, webhook_r
 from relay.ingest.mapping import ProviderEvent, destinations_of, handled_event_types, map_event
 from relay.ingest.queueing import JobQueues
 from relay.models import DeliveryJob
-from relay.parking import FINGERPRINT_CHARS, ParkedEvent, ParkedEvents, clean_detail
+from relay.parking import FINGERPRINT_CHARS, ParkedEvent, ParkedEvents
 from relay.settings import IngestSettings
 from relay.sources.payloads import content_key
 from relay.sources.spec import SourceSpec, load_source
@@ -189,7 +189,7 @@ class IngestPipeline:
             event_id=event.event_id,
             event_type=event.event_type,
             reason=reason,
-            detail=clean_detail(detail),
+            detail=detail,
             fingerprint=fingerprint,
             parked_at=datetime.now(UTC),
             occurred_at=event.occurred_at,
