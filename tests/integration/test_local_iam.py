@@ -103,6 +103,25 @@ def test_a_deliver_function_batches_ledger_items_only_and_reads_its_vendors_secr
     denied(lambda: secrets.get_secret_value(SecretId="conversion-relay/stripe-webhook-secret"))
 
 
+def test_the_replay_function_reads_ledger_statuses_in_batches_and_nothing_outside_the_ledger(
+    moto_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given ReplayFunction's policy enforced
+    enforce_as(moto_world, "ReplayFunction", monkeypatch)
+    dynamodb, table = boto3.client("dynamodb"), moto_world.table_name
+
+    def read(*keys: str) -> dict:
+        return dynamodb.batch_get_item(RequestItems={table: {"Keys": [{"id": {"S": key}} for key in keys]}})
+
+    # When it reads a page's ledger records in one batch, Then moto answers
+    assert read(f"{keyspaces.LEDGER}scanova#c1", f"{keyspaces.LEDGER}pagent#c2")["Responses"] == {table: []}
+    # And a batch with one key outside the ledger is refused whole, as is a write or a single read
+    message = denied(lambda: read(f"{keyspaces.LEDGER}scanova#c1", f"{keyspaces.PARKED}stripe#evt_1"))
+    assert "dynamodb:BatchGetItem" in message
+    denied(lambda: update(dynamodb, table, f"{keyspaces.LEDGER}scanova#c1"))
+    denied(lambda: dynamodb.get_item(TableName=table, Key={"id": {"S": f"{keyspaces.LEDGER}scanova#c1"}}))
+
+
 def test_every_function_of_the_template_has_a_policy_this_emulation_evaluates(moto_world: World) -> None:
     # Given every function's statements as the template resolves them
     for name, function in moto_world.functions.items():
