@@ -37,6 +37,11 @@ def update(dynamodb: BaseClient, table: str, key: str) -> None:
     )
 
 
+def read(dynamodb: BaseClient, table: str, *keys: str) -> dict:
+    """One BatchGetItem of the given keys."""
+    return dynamodb.batch_get_item(RequestItems={table: {"Keys": [{"id": {"S": key}} for key in keys]}})
+
+
 def denied(call: object) -> str:
     with pytest.raises(ClientError) as refused:
         call()  # type: ignore[operator]
@@ -91,9 +96,7 @@ def test_a_deliver_function_batches_ledger_items_only_and_reads_its_vendors_secr
 
     # When it records ledger outcomes in a batch, Then moto takes them
     put(f"{keyspaces.LEDGER}scanova#c1", f"{keyspaces.LEDGER}scanova#c2")
-    assert dynamodb.batch_get_item(
-        RequestItems={table: {"Keys": [{"id": {"S": f"{keyspaces.LEDGER}scanova#c1"}}]}}
-    )["Responses"][table]
+    assert read(dynamodb, table, f"{keyspaces.LEDGER}scanova#c1")["Responses"][table]
     # And a batch with one key outside the ledger is refused whole (ForAllValues)
     denied(lambda: put(f"{keyspaces.LEDGER}scanova#c3", f"{keyspaces.idempotency_prefix('stripe')}#h"))
     # And it reads Scanova's secrets, not a webhook secret or another vendor's
@@ -101,6 +104,22 @@ def test_a_deliver_function_batches_ledger_items_only_and_reads_its_vendors_secr
     secrets.get_secret_value(SecretId="conversion-relay/scanova/api-key")
     denied(lambda: secrets.get_secret_value(SecretId="conversion-relay/pagent/api-key"))
     denied(lambda: secrets.get_secret_value(SecretId="conversion-relay/stripe-webhook-secret"))
+
+
+def test_the_replay_function_reads_ledger_statuses_in_batches_and_nothing_outside_the_ledger(
+    moto_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given ReplayFunction's policy enforced
+    enforce_as(moto_world, "ReplayFunction", monkeypatch)
+    dynamodb, table = boto3.client("dynamodb"), moto_world.table_name
+    ledger = (f"{keyspaces.LEDGER}scanova#c1", f"{keyspaces.LEDGER}pagent#c2")
+    # When it reads a page's ledger records in one batch, Then moto answers
+    assert read(dynamodb, table, *ledger)["Responses"] == {table: []}
+    # And a batch with one key outside the ledger is refused whole, as is a write or a single read
+    message = denied(lambda: read(dynamodb, table, *ledger, f"{keyspaces.PARKED}stripe#evt_1"))
+    assert "dynamodb:BatchGetItem" in message
+    denied(lambda: update(dynamodb, table, f"{keyspaces.LEDGER}scanova#c1"))
+    denied(lambda: dynamodb.get_item(TableName=table, Key={"id": {"S": f"{keyspaces.LEDGER}scanova#c1"}}))
 
 
 def test_every_function_of_the_template_has_a_policy_this_emulation_evaluates(moto_world: World) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from relay.dlq import FAILURE_ATTRIBUTES
-from relay.errors import NativeMoveUnsupportedError, UnknownDestinationError
+from relay.errors import LedgerError, NativeMoveUnsupportedError, UnknownDestinationError
 from relay.ledger import Ledger
 from relay.models import Conversion, DeliveryJob, SourceRef, conversion_id
 from relay.replay.options import ReplayRequest
@@ -346,6 +346,134 @@ def test_a_malformed_job_is_never_moved(stack: Stack) -> None:
 
     assert summary.left == {"malformed_job": 1} and summary.moved == 0
     assert len(stack.drain(stack.queues["scanova"].dlq_url)) == 1
+
+
+# --------------------------------------------------------------------------- ledger reads
+
+
+class DynamoCalls:
+    """The DynamoDB operations a client makes (botocore's provide-client-params event), each with
+    the number of keys it reads in a batch."""
+
+    def __init__(self, client: Any):
+        self.made: list[tuple[str, int]] = []
+        client.meta.events.register("provide-client-params.dynamodb", self._heard)
+
+    def _heard(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        batches = params.get("RequestItems", {}).values()
+        self.made.append((model.name, sum(len(batch.get("Keys", [])) for batch in batches)))
+
+
+class ThrottledOnce:
+    """A DynamoDB client whose first BatchGetItem reads nothing and returns every key as
+    unprocessed, as DynamoDB does when it throttles a batch."""
+
+    def __init__(self, dynamodb: Any):
+        self._dynamodb = dynamodb
+        self.throttled = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dynamodb, name)
+
+    def batch_get_item(self, **kwargs: Any) -> dict[str, Any]:
+        if self.throttled:
+            return self._dynamodb.batch_get_item(**kwargs)
+        self.throttled = True
+        return {"Responses": {}, "UnprocessedKeys": kwargs["RequestItems"]}
+
+
+def test_a_page_of_parked_jobs_is_looked_up_in_one_ledger_read(stack: Stack) -> None:
+    """Given a DLQ page of ten parked jobs (three delivered, two in doubt, five never settled)
+    and the replayer's DynamoDB calls heard,
+    when replayed,
+    then the ledger was read once for the page, one BatchGetItem of the ten keys and no GetItem,
+    and each job was decided on its record: delivered dropped, in doubt kept, the rest moved."""
+    delivered = [make_job() for _ in range(3)]
+    in_doubt = [make_job() for _ in range(2)]
+    movable = [make_job() for _ in range(5)]
+    for job in (*delivered, *in_doubt, *movable):
+        stack.park(job)
+    for job in delivered:
+        stack.record(job, "delivered")
+    for job in in_doubt:
+        stack.record(job, "in_doubt")
+    calls = DynamoCalls(stack.dynamodb)
+
+    summary = stack.replayer().replay(ReplayRequest(destination="scanova"))
+
+    assert calls.made == [("BatchGetItem", 10)]
+    assert (summary.scanned, summary.moved, summary.already_delivered) == (10, 5, 3)
+    assert summary.left == {"in_doubt": 2}
+    assert sorted(stack.queued_ids()) == sorted(cid(job) for job in movable)
+    assert sorted(stack.parked_ids()) == sorted(cid(job) for job in in_doubt)
+
+
+def test_a_page_shared_by_destinations_is_read_once_per_destination(stack: Stack) -> None:
+    """Given one scalev DLQ page with jobs of two destinations, each with a delivered one,
+    when the whole vendor is replayed,
+    then the ledger is read with one BatchGetItem per destination, and the delivered job of
+    each destination is dropped while the others move."""
+    meta, tiktok = [make_job("scalev_meta") for _ in range(3)], [make_job("scalev_tiktok") for _ in range(2)]
+    for job in (*meta, *tiktok):
+        stack.park(job, vendor="scalev")
+    stack.record(meta[0], "delivered")
+    stack.record(tiktok[0], "delivered")
+    calls = DynamoCalls(stack.dynamodb)
+
+    summary = stack.replayer().replay(ReplayRequest(destination="scalev"))
+
+    assert sorted(calls.made) == [("BatchGetItem", 2), ("BatchGetItem", 3)]
+    assert (summary.moved, summary.already_delivered) == (3, 2)
+    assert sorted(stack.queued_ids("scalev")) == sorted(cid(job) for job in (*meta[1:], *tiktok[1:]))
+
+
+def test_keys_a_throttled_ledger_read_leaves_unprocessed_are_read_again(stack: Stack) -> None:
+    """Given a delivered job and one never settled, and a ledger whose first BatchGetItem
+    leaves every key unprocessed,
+    when replayed,
+    then the keys are read again and the decisions are those of a ledger that answered at once."""
+    delivered, pending = make_job(), make_job()
+    stack.park(delivered)
+    stack.park(pending)
+    stack.record(delivered, "delivered")
+    throttled = ThrottledOnce(stack.dynamodb)
+    replayer = build_replayer(
+        sqs=stack.sqs,
+        dynamodb=throttled,
+        queues=stack.queues,
+        table_name=stack.table,
+        config_path="config/relay.local.yaml",
+        wait_seconds=0,
+    )
+
+    summary = replayer.replay(ReplayRequest(destination="scanova"))
+
+    assert throttled.throttled
+    assert (summary.moved, summary.already_delivered) == (1, 1)
+    assert stack.queued_ids() == [cid(pending)]
+
+
+def test_a_ledger_that_cannot_be_read_stops_the_replay_and_moves_nothing(stack: Stack) -> None:
+    """Given parked jobs and a ledger table that cannot be read (it does not exist),
+    when replayed, then LedgerError stops the run before anything moves, and every job is still
+    parked and visible at once."""
+    jobs = [make_job() for _ in range(3)]
+    for job in jobs:
+        stack.park(job)
+    replayer = build_replayer(
+        sqs=stack.sqs,
+        dynamodb=stack.dynamodb,
+        queues=stack.queues,
+        table_name="no-such-table",
+        config_path="config/relay.local.yaml",
+        wait_seconds=0,
+    )
+
+    with pytest.raises(LedgerError):
+        replayer.replay(ReplayRequest(destination="scanova"))
+
+    assert stack.queued_ids() == []
+    assert sorted(stack.parked_ids()) == sorted(cid(job) for job in jobs)
 
 
 # --------------------------------------------------------------------------- filters and dry run

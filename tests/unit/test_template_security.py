@@ -70,7 +70,7 @@ KEY_SPACES: dict[str, dict[str, set[str]]] = {
         }
         for function in DELIVER
     },
-    "ReplayFunction": {LEDGER_KEYS: {"dynamodb:GetItem", "dynamodb:DeleteItem"}},
+    "ReplayFunction": {LEDGER_KEYS: {"dynamodb:BatchGetItem", "dynamodb:DeleteItem"}},
     # Relays every source's missed events: their claims, and the parked events it reads and forgets.
     "ReconcileFunction": {
         f"{keyspaces.IDEMPOTENCY}*": {

@@ -10,9 +10,8 @@ rejected / in_doubt → left parked unless `force` (then `Ledger.forget` first).
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,7 +43,7 @@ DEADLINE_MARGIN_SECONDS = 30
 class LedgerView(Protocol):
     """What replay needs of `relay.ledger.Ledger`."""
 
-    def status(self, destination: str, conversion_id: str) -> str | None: ...
+    def statuses(self, destination: str, conversion_ids: Sequence[str]) -> Mapping[str, str | None]: ...
 
     def forget(self, destination: str, conversion_id: str) -> None: ...
 
@@ -134,8 +133,6 @@ class Replayer:
         self._native_supported = native_supported
         self._clock = clock
         self._sleep = sleep
-        # One GetItem per job: a page's ten run in parallel (boto3 clients are thread-safe).
-        self._lookups = ThreadPoolExecutor(max_workers=BATCH_LIMIT, thread_name_prefix="ledger")
 
     # -- which queues
 
@@ -199,20 +196,33 @@ class Replayer:
                 for page in scan.pages(max_jobs):
                     for parked in page:
                         if ident in (parked.conversion_id, parked.message_id):
-                            return parked.describe(self._status(parked))
+                            return parked.describe(self._statuses([parked])[parked.message_id])
         raise ParkedJobNotFoundError(
             f"no parked job {ident} in the first {max_jobs} messages of each DLQ read"
         )
 
     def _statuses(self, jobs: Sequence[ParkedJob]) -> dict[str, str | None]:
-        """The ledger status of each job by message id; a page's reads run side by side."""
-        return dict(zip((j.message_id for j in jobs), self._lookups.map(self._status, jobs), strict=True))
+        """The ledger status of each job by message id: a page's jobs in one BatchGetItem (one per
+        destination on the page, when several share the vendor's DLQ); None without a record.
 
-    def _status(self, parked: ParkedJob) -> str | None:
-        # A ledger that cannot be read raises LedgerError: the run stops, its held messages reappear.
-        if not (parked.destination and parked.conversion_id):
-            return None
-        return self._ledger.status(parked.destination, parked.conversion_id)
+        A ledger that cannot be read raises LedgerError: the run stops, its held messages reappear.
+        The reads are eventually consistent, and that is enough: a job's record is written before
+        the job is parked, a rejected or in-doubt job carries its reason in the DLQ as well, and a
+        record written a moment ago that replay misses still stops the deliver function (its claim
+        is a consistent conditional write: delivered is not sent again, in_doubt is parked again;
+        a destination it does not claim dedupes on our event id).
+        """
+        wanted: defaultdict[str, list[str]] = defaultdict(list)
+        for parked in jobs:
+            if parked.destination and parked.conversion_id:
+                wanted[parked.destination].append(parked.conversion_id)
+        found = {destination: self._ledger.statuses(destination, ids) for destination, ids in wanted.items()}
+        return {
+            parked.message_id: found[parked.destination][parked.conversion_id]
+            if parked.destination and parked.conversion_id
+            else None
+            for parked in jobs
+        }
 
     # -- replay
 
