@@ -47,7 +47,7 @@ EXIT_INTERRUPTED = 130
 def run_backfill(args: argparse.Namespace) -> int:
     window = _window(args)
     target = connect(args)
-    keys = ReadKeys(target, args.stack)
+    keys = ReadKeys(target)
     sources = _sources(args, keys, target)
     checkpoint = None
     if window is not None and not args.dry_run:

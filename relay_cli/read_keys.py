@@ -1,9 +1,10 @@
 """The providers' read keys for `relay backfill`: from the environment, or the stack's secrets.
 
 For each provider, in order: `<PROVIDER>_READ_KEY` in the environment (a key in hand); the
-secret named by the stack's `<Provider>ReadKeySecretName` parameter (`--stack`), or the local
-stack's `conversion-relay/<provider>-read-key` (`--local`). A provider without one cannot be
-read. The HubSpot source's own CRM reads (the enrich step) use `HUBSPOT_TOKEN`, else the
+secret named by the stack's `<Provider>ReadKeySecretName` parameter (`--stack`, from the
+description `connect` read), or the local stack's `conversion-relay/<provider>-read-key`
+(`--local`). A provider without one cannot be read. Each secret is looked up and read at most
+once a run. The HubSpot source's own CRM reads (the enrich step) use `HUBSPOT_TOKEN`, else the
 secret of the stack's `HubSpotTokenSecretName`, else the HubSpot read key.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from relay.backfill.readers import READERS
@@ -24,11 +24,13 @@ HUBSPOT_TOKEN_PARAMETER = "HubSpotTokenSecretName"  # noqa: S105 - a parameter's
 
 
 class ReadKeys:
-    def __init__(self, target: Target, stack: str | None):
+    def __init__(self, target: Target):
         self._target = target
-        self._parameters = _stack_parameters(target, stack) if stack else {}
+        self._parameters = target.parameters
         endpoint = target.sqs.meta.endpoint_url if target.local else None
         self._secrets = target.session.client("secretsmanager", endpoint_url=endpoint)
+        self._exists_memo: dict[str, bool] = {}
+        self._values: dict[str, str] = {}
 
     def secret_name(self, provider: str) -> str | None:
         spec = READERS[provider]
@@ -70,13 +72,23 @@ class ReadKeys:
         return self.key("hubspot")() if self.available("hubspot") else None
 
     def _exists(self, name: str) -> bool:
-        try:
-            self._secrets.describe_secret(SecretId=name)
-        except (BotoCoreError, ClientError):
-            return False
-        return True
+        if name in self._values:
+            return True
+        if name not in self._exists_memo:
+            try:
+                self._secrets.describe_secret(SecretId=name)
+            except (BotoCoreError, ClientError):
+                self._exists_memo[name] = False
+            else:
+                self._exists_memo[name] = True
+        return self._exists_memo[name]
 
     def _read(self, name: str) -> str:
+        if name not in self._values:
+            self._values[name] = self._fetch(name)
+        return self._values[name]
+
+    def _fetch(self, name: str) -> str:
         try:
             raw = self._secrets.get_secret_value(SecretId=name)["SecretString"]
         except (BotoCoreError, ClientError) as exc:
@@ -85,12 +97,3 @@ class ReadKeys:
         if not values:
             raise BackfillError(f"secret {name!r} is empty")
         return values[0]
-
-
-def _stack_parameters(target: Target, stack: str) -> dict[str, str]:
-    client: Any = target.session.client("cloudformation")
-    try:
-        (found,) = client.describe_stacks(StackName=stack)["Stacks"]
-    except (BotoCoreError, ClientError, ValueError) as exc:
-        raise BackfillError(f"cannot read stack {stack}: {exc}") from exc
-    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in found.get("Parameters", [])}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,22 @@ DEFAULT_MOTO_PORT = "4566"
 DEFAULT_CONFIGS = {"local": "config/relay.local.yaml", "aws": "config/deploy/relay.yaml"}
 
 
-def stack_queues(cloudformation: Any, stack_name: str) -> tuple[dict[str, QueuePair], str]:
-    """The vendor queues and the table of a deployed stack, from its outputs (ScanovaQueueUrl, …)."""
+def describe_stack(cloudformation: Any, stack_name: str) -> dict[str, Any]:
+    """A deployed stack's description (outputs, parameters): read once per command."""
     try:
-        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+        return cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     except (BotoCoreError, ClientError) as exc:
         raise ReplayError(f"cannot read stack {stack_name}: {aws_error(exc)}") from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def stack_queues(cloudformation: Any, stack_name: str) -> tuple[dict[str, QueuePair], str]:
+    """The vendor queues and the table of a deployed stack, from its outputs (ScanovaQueueUrl, …)."""
+    return queues_of(describe_stack(cloudformation, stack_name), stack_name)
+
+
+def queues_of(stack: dict[str, Any], stack_name: str) -> tuple[dict[str, QueuePair], str]:
+    """The vendor queues and the table in a stack's description (see describe_stack)."""
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     try:
         queues = {
             kind: QueuePair(kind, outputs[f"{prefix}QueueUrl"], outputs[f"{prefix}DeadLetterQueueUrl"])
@@ -73,6 +82,8 @@ class Target:
     table: str
     config_path: str | None
     local: bool
+    # A deployed stack's parameters (ParameterKey → value), from the description connect() read.
+    parameters: dict[str, str] = field(default_factory=dict)
 
 
 def connect(args: argparse.Namespace) -> Target:
@@ -92,11 +103,14 @@ def connect(args: argparse.Namespace) -> Target:
         sqs = session.client("sqs", endpoint_url=endpoint)
         dynamodb = session.client("dynamodb", endpoint_url=endpoint)
         queues, table = local_queues(sqs, LOCAL_STACK_NAME)
+        parameters: dict[str, str] = {}
     else:
         session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
         sqs, dynamodb = session.client("sqs"), session.client("dynamodb")
-        queues, table = stack_queues(session.client("cloudformation"), args.stack)
-    return Target(session, sqs, dynamodb, queues, table, config_path, bool(args.local))
+        stack = describe_stack(session.client("cloudformation"), args.stack)
+        queues, table = queues_of(stack, args.stack)
+        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    return Target(session, sqs, dynamodb, queues, table, config_path, bool(args.local), parameters)
 
 
 def replayer_for(args: argparse.Namespace) -> Replayer:
