@@ -22,8 +22,9 @@ from typing import Any
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local.client import HTTP_TIMEOUT, StackNotRunning, guess_provider, stack_get
+
 DEFAULT_PORT = 3000
-HTTP_TIMEOUT = (3.05, 30)  # connect, read: an ingest function may cold start
 # Headers a re-signed request must not carry over from the recorded one.
 _STALE_HEADERS = {"content-length", "host", "stripe-signature", "connection", "transfer-encoding"}
 
@@ -103,19 +104,6 @@ def _run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- send
 
 
-class StackNotRunning(Exception):
-    pass
-
-
-def _stack_get(base_url: str, endpoint: str) -> Any:
-    try:
-        answer = requests.get(f"{base_url}/_local/{endpoint}", timeout=HTTP_TIMEOUT)
-    except requests.ConnectionError as exc:
-        raise StackNotRunning(f"no local stack answers at {base_url}: start it with `make run`") from exc
-    answer.raise_for_status()
-    return answer.json()
-
-
 def recorded_request(document: Any, raw: bytes) -> tuple[str | None, str, bytes, dict[str, str]]:
     """(path or None, method, body, headers) of an events/ file: an HTTP API event or a raw payload."""
     if isinstance(document, dict) and "rawPath" in document and "requestContext" in document:
@@ -127,16 +115,6 @@ def recorded_request(document: Any, raw: bytes) -> tuple[str | None, str, bytes,
         method = document["requestContext"].get("http", {}).get("method", "POST")
         return document["rawPath"], method, body, headers
     return None, "POST", raw, {"content-type": "application/json"}
-
-
-def _guess_route(routes: list[dict[str, Any]], folder: Path | None, document: Any) -> dict[str, Any] | None:
-    by_provider = {route["provider"]: route for route in routes}
-    for part in reversed(folder.resolve().parts if folder else ()):  # events/<provider>/…
-        if part in by_provider:
-            return by_provider[part]
-    if isinstance(document, dict) and document.get("object") == "event":
-        return by_provider.get("stripe")
-    return None
 
 
 def sign(provider: str, body: bytes, secret: str, *, url: str, method: str) -> dict[str, str]:
@@ -194,7 +172,7 @@ def send_document(
             "invoke`), not a webhook: send a webhook sample (events/stripe/…), or see its vendor "
             "requests with `.venv/bin/relay try FILE`"
         )
-    info = _stack_get(base_url, "info")
+    info = stack_get(base_url, "info")
     body = raw if raw is not None else json.dumps(document).encode()
     recorded_path, method, body, headers = recorded_request(document, body)
     if fresh:
@@ -206,7 +184,9 @@ def send_document(
     if wanted:
         route = next((r for r in routes if r["path"] == wanted), None)
     else:
-        route = _guess_route(routes, folder, document)
+        by_provider = {route["provider"]: route for route in routes}
+        provider = guess_provider(folder, document, by_provider)
+        route = by_provider[provider] if provider else None
     if route is None:
         known = ", ".join(r["path"] for r in routes)
         raise ValueError(f"no {method} route for {wanted or 'this payload'}: give --path (one of {known})")
@@ -250,7 +230,7 @@ def render_status(status: dict[str, Any]) -> None:
 
 def _status(args: argparse.Namespace) -> int:
     try:
-        status = _stack_get(f"http://{args.host}:{args.port}", "status")
+        status = stack_get(f"http://{args.host}:{args.port}", "status")
     except (StackNotRunning, requests.RequestException) as exc:
         print(f"relay-local status: {exc}", file=sys.stderr)
         return 1

@@ -25,10 +25,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import requests
 from relay.errors import RelayError
 from relay.replay.options import parse_moment
 
+from local.client import StackNotRunning, stack_get
 from relay_cli.output import clip, table
 
 DEFAULT_LOCAL_PORT = "3000"
@@ -135,11 +135,10 @@ def _age(seconds: float | None) -> str:
 def local_status(port: str, host: str = "127.0.0.1") -> dict[str, Any]:
     url = f"http://{host}:{port}"
     try:
-        answer = requests.get(f"{url}/_local/status", timeout=(3.05, 30))
-    except requests.ConnectionError as exc:
-        raise RelayError(f"no local stack answers at {url}: start it with `make run`") from exc
-    answer.raise_for_status()
-    return {"where": f"local stack {url}", **answer.json()}
+        document = stack_get(url, "status")
+    except StackNotRunning as exc:
+        raise RelayError(str(exc)) from exc
+    return {"where": f"local stack {url}", **document}
 
 
 def status(args: argparse.Namespace) -> int:

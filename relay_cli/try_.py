@@ -26,6 +26,7 @@ from relay.errors import RelayError, RequestError
 from relay.ingest.edge import WebhookRequest, webhook_request
 from relay.sources.spec import SourceSpec, load_source
 
+from local.client import guess_provider
 from local.world import load_template
 from relay_cli.preview import EventPreview, pretty, preview_jobs, preview_webhook, refused
 from testkit.secrets import LOCAL_HUBSPOT_TOKEN
@@ -75,7 +76,7 @@ def read_input(path: Path, source: str | None) -> Input:
         request = webhook_request(document, max_body_bytes=10 * 1024 * 1024)
         # A signature's age is judged as if the request were sent now, not when it was recorded.
         return Input("webhook", provider, replace(request, received_at=None))
-    provider = source or _guess_source(path, document, set(routes.values()))
+    provider = source or guess_provider(path.parent, document, set(routes.values()))
     if provider is None:
         raise RelayError(
             f"{path}: a raw payload of which provider? give --source ({', '.join(routes.values())})"
@@ -83,15 +84,6 @@ def read_input(path: Path, source: str | None) -> Input:
     route = next(p for p, name in routes.items() if name == provider)
     headers = {"content-type": "application/json"}
     return Input("webhook", provider, WebhookRequest(method="POST", path=route, headers=headers, body=raw))
-
-
-def _guess_source(path: Path, document: Any, providers: set[str]) -> str | None:
-    for part in reversed(path.resolve().parent.parts):  # events/<provider>/…
-        if part in providers:
-            return part
-    if isinstance(document, dict) and document.get("object") == "event":
-        return "stripe"
-    return None
 
 
 @contextlib.contextmanager
