@@ -229,7 +229,6 @@ class Ledger:
             self._batch_write(list(part))
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
         request: dict[str, Any] = {
             self._table: {
                 "Keys": keys,
@@ -237,25 +236,29 @@ class Ledger:
                 "ExpressionAttributeNames": {"#status": "status"},
             }
         }
-        for attempt in range(BATCH_ATTEMPTS):
-            if attempt:
-                time.sleep(UNPROCESSED_PAUSE_SECONDS * 2 ** (attempt - 1))
-            answer = self._call_batch("batch_get_item", RequestItems=request)
-            items += answer.get("Responses", {}).get(self._table, [])
-            request = answer.get("UnprocessedKeys") or {}
-            if not request:
-                return items
-        raise LedgerError("ledger read left keys unprocessed")
+        answers = self._until_processed("batch_get_item", request, "UnprocessedKeys", "ledger read left keys")
+        return [item for answer in answers for item in answer.get("Responses", {}).get(self._table, [])]
 
     def _batch_write(self, writes: list[dict[str, Any]]) -> None:
-        request: dict[str, Any] = {self._table: writes}
+        self._until_processed(
+            "batch_write_item", {self._table: writes}, "UnprocessedItems", "ledger write left items"
+        )
+
+    def _until_processed(
+        self, operation: str, request: dict[str, Any], unprocessed: str, what: str
+    ) -> list[dict[str, Any]]:
+        """Every answer of `operation`, called again on what DynamoDB left unprocessed (the answer's
+        `unprocessed` part, throttling) after a doubling pause, up to BATCH_ATTEMPTS calls; then
+        LedgerError "<what> unprocessed"."""
+        answers: list[dict[str, Any]] = []
         for attempt in range(BATCH_ATTEMPTS):
             if attempt:
                 time.sleep(UNPROCESSED_PAUSE_SECONDS * 2 ** (attempt - 1))
-            request = self._call_batch("batch_write_item", RequestItems=request).get("UnprocessedItems") or {}
+            answers.append(self._call_batch(operation, RequestItems=request))
+            request = answers[-1].get(unprocessed) or {}
             if not request:
-                return
-        raise LedgerError("ledger write left items unprocessed")
+                return answers
+        raise LedgerError(f"{what} unprocessed")
 
     def _call_batch(self, operation: str, **kwargs: Any) -> Any:
         try:
