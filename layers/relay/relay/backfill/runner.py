@@ -215,26 +215,28 @@ class Backfill:
 
     def _parked_events(self, source, plan, context, record) -> None:
         for parked in list(self._parked.list([source])):
-            found = self.readers[source].event(parked.event_id, occurred_at=parked.occurred_at)
-            if found is None:
-                record(_not_found(source, parked.event_id, parked.event_type, parked.occurred_at))
-                continue
-            result = self._one(source, found, plan, context, retry_parked=True)
-            if result.outcome in (Outcome.RELAYED, Outcome.DUPLICATE) and not self.dry_run:
-                self._parked.forget(source, parked.event_id)
-            record(result)
+            self._by_id(source, parked.event_id, parked, plan, context, record, listed=True)
 
     def _event_ids(self, source, plan, context, record) -> None:
         for event_id in plan.event_ids:
             known = self._parked.get(source, event_id)
-            found = self.readers[source].event(event_id, occurred_at=known.occurred_at if known else None)
-            if found is None:
-                record(_not_found(source, event_id, None, None))
-                continue
-            result = self._one(source, found, plan, context, retry_parked=True)
-            if known and result.outcome in (Outcome.RELAYED, Outcome.DUPLICATE) and not self.dry_run:
-                self._parked.forget(source, event_id)
-            record(result)
+            self._by_id(source, event_id, known, plan, context, record, listed=False)
+
+    def _by_id(
+        self, source, event_id: str, parked: ParkedEvent | None, plan, context, record, *, listed: bool
+    ) -> None:
+        """One event read again by its id, parked or not; once relayed, its parked record is
+        forgotten. Not found: described by the parked record when it was listed (`--parked`)."""
+        found = self.readers[source].event(event_id, occurred_at=parked.occurred_at if parked else None)
+        if found is None:
+            shown = parked if listed else None  # an --event id is reported as given
+            event_type, occurred_at = (shown.event_type, shown.occurred_at) if shown else (None, None)
+            record(_not_found(source, event_id, event_type, occurred_at))
+            return
+        result = self._one(source, found, plan, context, retry_parked=True)
+        if parked and result.outcome in (Outcome.RELAYED, Outcome.DUPLICATE) and not self.dry_run:
+            self._parked.forget(source, event_id)
+        record(result)
 
     # ---- one event
 
