@@ -28,9 +28,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from relay.config import RelayConfig, load_config
 from relay.dlq import FailureReason
-from relay.errors import RelayError
+from relay.errors import RelayError, aws_error
 from relay.replay.replayer import Replayer
-from relay.replay.scan import QueuePair, aws_error
+from relay.replay.scan import QueuePair
 
 from local.world import load_template
 

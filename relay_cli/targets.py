@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from relay.errors import ReplayError
+from relay.errors import ReplayError, aws_error
 from relay.replay.replayer import Replayer
-from relay.replay.scan import QueuePair, aws_error
+from relay.replay.scan import QueuePair
 from relay.replay.wiring import build_replayer
 from relay.vendors.registry import VENDORS
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from botocore.exceptions import BotoCoreError, ClientError
     from pydantic import ValidationError
 
 
@@ -61,6 +62,16 @@ def _why(error: dict) -> str:
     if error["type"] in ("model_type", "dict_type"):  # pydantic names a class; say it in JSON terms
         return "must be a JSON object"
     return error["msg"]
+
+
+def aws_error(exc: BotoCoreError | ClientError) -> str:
+    """An AWS failure in a few words for an operator: "<Code>: <Message>", else the error's class."""
+    from botocore.exceptions import ClientError  # loaded already wherever an AWS call failed
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+    return type(exc).__name__
 
 
 class SecretNotFoundError(ConfigError):

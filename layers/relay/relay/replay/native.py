@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
-from relay.errors import NativeMoveUnsupportedError, ReplayError
+from relay.errors import NativeMoveUnsupportedError, ReplayError, aws_error
 from relay.replay.results import NativeMove
-from relay.replay.scan import QueuePair, aws_error, call
+from relay.replay.scan import QueuePair, call
 
 logger = Logger(child=True)
 

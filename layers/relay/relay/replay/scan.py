@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 from relay import pii
 from relay.dlq import FailureReason, parked_reason
-from relay.errors import ReplayError
+from relay.errors import ReplayError, aws_error  # aws_error: the replayer imports it from here
 from relay.models import DeliveryJob
 from relay.replay.options import parse_moment
 from relay.sqs import BATCH_LIMIT, MAX_VISIBILITY_SECONDS, batch_call
@@ -257,10 +257,3 @@ def call(operation: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, A
         return operation(**kwargs)
     except (BotoCoreError, ClientError) as exc:
         raise ReplayError(f"SQS {operation.__name__} failed: {aws_error(exc)}") from exc
-
-
-def aws_error(exc: BotoCoreError | ClientError) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()
-    return type(exc).__name__
