@@ -357,11 +357,13 @@ class DynamoCalls:
 
     def __init__(self, client: Any):
         self.made: list[tuple[str, int]] = []
+        self.consistent: list[bool] = []  # each batch read's ConsistentRead
         client.meta.events.register("provide-client-params.dynamodb", self._heard)
 
     def _heard(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         batches = params.get("RequestItems", {}).values()
         self.made.append((model.name, sum(len(batch.get("Keys", [])) for batch in batches)))
+        self.consistent += [batch.get("ConsistentRead", False) for batch in batches if "Keys" in batch]
 
 
 class ThrottledOnce:
@@ -386,8 +388,9 @@ def test_a_page_of_parked_jobs_is_looked_up_in_one_ledger_read(stack: Stack) -> 
     """Given a DLQ page of ten parked jobs (three delivered, two in doubt, five never settled)
     and the replayer's DynamoDB calls heard,
     when replayed,
-    then the ledger was read once for the page, one BatchGetItem of the ten keys and no GetItem,
-    and each job was decided on its record: delivered dropped, in doubt kept, the rest moved."""
+    then the ledger was read once for the page, one strongly consistent BatchGetItem of the ten
+    keys and no GetItem, and each job was decided on its record: delivered dropped, in doubt
+    kept, the rest moved."""
     delivered = [make_job() for _ in range(3)]
     in_doubt = [make_job() for _ in range(2)]
     movable = [make_job() for _ in range(5)]
@@ -402,6 +405,7 @@ def test_a_page_of_parked_jobs_is_looked_up_in_one_ledger_read(stack: Stack) -> 
     summary = stack.replayer().replay(ReplayRequest(destination="scanova"))
 
     assert calls.made == [("BatchGetItem", 10)]
+    assert calls.consistent == [True]
     assert (summary.scanned, summary.moved, summary.already_delivered) == (10, 5, 3)
     assert summary.left == {"in_doubt": 2}
     assert sorted(stack.queued_ids()) == sorted(cid(job) for job in movable)

@@ -196,13 +196,16 @@ class Ledger:
 
     # ---- batches
 
-    def statuses(self, destination: str, conversion_ids: Sequence[str]) -> dict[str, str | None]:
-        """Conversion id → status, for many at once (eventually consistent: a record written a
-        moment ago may be missed, so only a vendor that dedupes relies on it)."""
+    def statuses(
+        self, destination: str, conversion_ids: Sequence[str], *, consistent: bool = False
+    ) -> dict[str, str | None]:
+        """Conversion id → status, for many at once. Eventually consistent by default (a record
+        written a moment ago may be missed, so only a vendor that dedupes relies on such a read);
+        `consistent` reads what was last written, at twice the read units (replay's decisions)."""
         found: dict[str, str | None] = dict.fromkeys(conversion_ids)
         for part in chunks(list(found), GET_BATCH):
             keys = [{"id": {"S": ledger_key(destination, cid)}} for cid in part]
-            for item in self._batch_get(keys):
+            for item in self._batch_get(keys, consistent=consistent):
                 found[parse_ledger_key(item["id"]["S"])[1]] = item.get("status", {}).get("S")
         return found
 
@@ -228,12 +231,13 @@ class Ledger:
         for part in chunks(items, WRITE_BATCH):
             self._batch_write(list(part))
 
-    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _batch_get(self, keys: list[dict[str, Any]], *, consistent: bool) -> list[dict[str, Any]]:
         request: dict[str, Any] = {
             self._table: {
                 "Keys": keys,
                 "ProjectionExpression": "id, #status",
                 "ExpressionAttributeNames": {"#status": "status"},
+                "ConsistentRead": consistent,
             }
         }
         answers = self._until_processed("batch_get_item", request, "UnprocessedKeys", "ledger read left keys")

@@ -25,12 +25,13 @@ from relay.errors import (
     ParkedJobNotFoundError,
     ReplayError,
     UnknownDestinationError,
+    aws_error,
 )
 from relay.ledger import HELD_STATUSES, Status
 from relay.replay.native import start_message_move
 from relay.replay.options import ReplayRequest
 from relay.replay.results import SELECTED_LIMIT, JobRef, Listing, NativeMove, ReplayOutcome, ReplaySummary
-from relay.replay.scan import DeadLetterScan, ParkedJob, QueuePair, aws_error, call, hold_seconds
+from relay.replay.scan import DeadLetterScan, ParkedJob, QueuePair, call, hold_seconds
 from relay.sqs import BATCH_LIMIT, batch_call
 from relay.vendors.registry import VENDORS
 
@@ -43,7 +44,9 @@ DEADLINE_MARGIN_SECONDS = 30
 class LedgerView(Protocol):
     """What replay needs of `relay.ledger.Ledger`."""
 
-    def statuses(self, destination: str, conversion_ids: Sequence[str]) -> Mapping[str, str | None]: ...
+    def statuses(
+        self, destination: str, conversion_ids: Sequence[str], *, consistent: bool = False
+    ) -> Mapping[str, str | None]: ...
 
     def forget(self, destination: str, conversion_id: str) -> None: ...
 
@@ -206,17 +209,18 @@ class Replayer:
         destination on the page, when several share the vendor's DLQ); None without a record.
 
         A ledger that cannot be read raises LedgerError: the run stops, its held messages reappear.
-        The reads are eventually consistent, and that is enough: a job's record is written before
-        the job is parked, a rejected or in-doubt job carries its reason in the DLQ as well, and a
-        record written a moment ago that replay misses still stops the deliver function (its claim
-        is a consistent conditional write: delivered is not sent again, in_doubt is parked again;
-        a destination it does not claim dedupes on our event id).
+        The reads are strongly consistent, as the GetItem per job they replace was: what replay
+        moves back or drops follows the last record written (at twice the read units, which a
+        replay can afford). The deliver function's own claim stays the guard against a second send.
         """
         wanted: defaultdict[str, list[str]] = defaultdict(list)
         for parked in jobs:
             if parked.destination and parked.conversion_id:
                 wanted[parked.destination].append(parked.conversion_id)
-        found = {destination: self._ledger.statuses(destination, ids) for destination, ids in wanted.items()}
+        found = {
+            destination: self._ledger.statuses(destination, ids, consistent=True)
+            for destination, ids in wanted.items()
+        }
         return {
             parked.message_id: found[parked.destination][parked.conversion_id]
             if parked.destination and parked.conversion_id

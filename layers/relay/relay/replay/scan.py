@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 from relay import pii
 from relay.dlq import FailureReason, parked_reason
-from relay.errors import ReplayError, aws_error  # aws_error: the replayer imports it from here
+from relay.errors import ReplayError, aws_error
 from relay.models import DeliveryJob
 from relay.replay.options import parse_moment
 from relay.sqs import BATCH_LIMIT, MAX_VISIBILITY_SECONDS, batch_call
