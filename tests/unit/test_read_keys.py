@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -72,7 +74,9 @@ def test_a_backfill_describes_the_stack_once_and_reads_each_secret_once(calls, m
         def assemble(**parts: Any) -> None:
             assembled.update(parts, keys={s: key() for s, key in parts["keys"].items()})
 
-        monkeypatch.setattr("relay.backfill.wiring.assemble", assemble)
+        # Not the real relay.backfill.wiring: importing the ingest pipeline here would bind its
+        # module logger to this process's (undefined) service before the handlers' tests load it.
+        monkeypatch.setitem(sys.modules, "relay.backfill.wiring", SimpleNamespace(assemble=assemble))
         args = argparse.Namespace(
             stack="relay",
             local=False,
