@@ -21,7 +21,7 @@ from relay.errors import DeliveryError, MappingError, MissingRequirementError, P
 from relay.ingest.edge import WebhookRequest
 
 # Not relay.ingest.pipeline: its module logger would bind to this process's service name.
-from relay.ingest.mapping import ProviderEvent, destinations_of, handled_event_types, map_event
+from relay.ingest.mapping import ProviderEvent, handled_event_types, ignore_reason, map_event, routes
 from relay.models import Conversion, DeliveryJob
 from relay.sources.spec import SourceSpec
 from relay.vendors.http import Transport
@@ -212,12 +212,8 @@ def _event(
     event: ProviderEvent,
 ) -> EventPreview:
     shown = EventPreview(event.event_id, event.event_type, "accepted")
-    if not event.livemode and not source.allow_test_mode:
-        shown.status, shown.reason = "ignored", "test_mode_not_allowed"
-    elif event.event_type not in handled:
-        shown.status, shown.reason = "ignored", "unsupported_event_type"
-    if shown.status != "accepted":
-        shown.fix = fix_for(shown.reason)
+    if reason := ignore_reason(event, source, handled):
+        shown.status, shown.reason, shown.fix = "ignored", reason, fix_for(reason)
         return shown
     try:
         if spec.enrich is not None:
@@ -226,20 +222,20 @@ def _event(
     except MappingError as exc:
         shown.status, shown.reason, shown.fix = "parked", exc.code, f"{exc}; {fix_for(exc.code)}"
         return shown
-    destinations = config.enabled_destinations
     paths = {**spec.defaults.attribution, **source.attribution}
     for item in mapped:
-        previews = []
-        for name in destinations_of(config, source, item.destinations):
-            destination = destinations.get(name)
-            if destination is None:
-                continue  # disabled in the config
-            reason = destination.skip_reason(item.conversion)
-            if reason:
-                fix = fix_for(reason, paths)
-                previews.append(DestinationPreview(name, destination.kind, "skipped", reason=reason, fix=fix))
-            else:
-                previews.append(vendor_request(name, destination, item.conversion))
+        previews = [
+            DestinationPreview(
+                route.name,
+                route.destination.kind,
+                "skipped",
+                reason=route.skip_reason,
+                fix=fix_for(route.skip_reason, paths),
+            )
+            if route.skip_reason
+            else vendor_request(route.name, route.destination, item.conversion)
+            for route in routes(config, source, item)
+        ]
         shown.conversions.append(ConversionPreview(item.conversion, previews))
     if not mapped:
         shown.notes.append("no rule made a conversion of this event (a rule's `when` did not hold)")

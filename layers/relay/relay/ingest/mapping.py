@@ -10,12 +10,12 @@ is parked with its reason, never answered 5xx.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jmespath
 import jmespath.exceptions
@@ -35,6 +35,9 @@ from relay.models import (
     SourceRef,
     conversion_id,
 )
+
+if TYPE_CHECKING:
+    from relay.vendors.spec import Destination
 
 
 @lru_cache(maxsize=1024)
@@ -346,6 +349,37 @@ def destinations_of(config: RelayConfig, source: Source, rule_destinations: list
     if source.destinations is not None:
         return source.destinations
     return list(config.enabled_destinations)
+
+
+def ignore_reason(event: ProviderEvent, source: Source, handled: Collection[str]) -> str | None:
+    """Why an authentic event is answered "ignored" before any claim or mapping, if it is."""
+    if not event.livemode and not source.allow_test_mode:
+        return "test_mode_not_allowed"
+    if event.event_type not in handled:
+        return "unsupported_event_type"
+    return None
+
+
+class Route(NamedTuple):
+    """Where one mapped conversion goes: an enabled destination, and why it is skipped (or None)."""
+
+    name: str
+    destination: Destination
+    skip_reason: str | None
+
+
+def routes(
+    config: RelayConfig, source: Source, item: Mapped, only: Collection[str] | None = None
+) -> list[Route]:
+    """The conversion's enabled destinations (a destination-scoped backfill, `only`, keeps its
+    own), each with the vendor's skip reason for this conversion."""
+    enabled = config.enabled_destinations
+    chosen = destinations_of(config, source, item.destinations)
+    return [
+        Route(name, enabled[name], enabled[name].skip_reason(item.conversion))
+        for name in chosen
+        if name in enabled and (only is None or name in only)  # not enabled: disabled in the config
+    ]
 
 
 def map_event(

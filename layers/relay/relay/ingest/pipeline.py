@@ -37,7 +37,7 @@ from relay.config import RelayConfig, Source, load_config
 from relay.errors import ClaimInProgressError, MappingError, PayloadError, RequestError
 from relay.ingest.claims import ConversionClaims
 from relay.ingest.edge import WebhookRequest, error_response, respond, webhook_request
-from relay.ingest.mapping import ProviderEvent, destinations_of, handled_event_types, map_event
+from relay.ingest.mapping import ProviderEvent, handled_event_types, ignore_reason, map_event, routes
 from relay.ingest.queueing import JobQueues
 from relay.models import DeliveryJob
 from relay.parking import FINGERPRINT_CHARS, ParkedEvent, ParkedEvents
@@ -157,10 +157,8 @@ class IngestPipeline:
         self, event: ProviderEvent, destinations: Collection[str] | None = None
     ) -> tuple[Outcome, dict[str, Any]]:
         log = {"provider": event.provider, "event_id": event.event_id, "event_type": event.event_type}
-        if not event.livemode and not self.source.allow_test_mode:
-            return "ignored", self._ignored(event, "test_mode_not_allowed", log)
-        if event.event_type not in self.handled:
-            return "ignored", self._ignored(event, "unsupported_event_type", log)
+        if reason := ignore_reason(event, self.source, self.handled):
+            return "ignored", self._ignored(event, reason, log)
         self._ran = False
         claim = {"provider": event.provider, "event_id": event.event_id}
         try:
@@ -219,13 +217,8 @@ class IngestPipeline:
         mapped = map_event(event, self.source, self._rules, self.spec.defaults)
         jobs: list[DeliveryJob] = []
         skipped: Counter[str] = Counter()
-        destinations = self.config.enabled_destinations
         for item in mapped:
-            for name in self._destinations_of(item.destinations, only):
-                destination = destinations.get(name)
-                if destination is None:
-                    continue  # disabled in the config
-                reason = destination.skip_reason(item.conversion)
+            for name, _, reason in routes(self.config, self.source, item, only):
                 if reason:
                     skipped[f"{name}:{reason}"] += 1
                     self._count("DestinationSkipped", {"destination": name, "reason": reason})
@@ -254,13 +247,6 @@ class IngestPipeline:
             },
         )
         return result
-
-    def _destinations_of(
-        self, rule_destinations: list[str] | None, only: Collection[str] | None = None
-    ) -> list[str]:
-        """mapping.destinations_of; a destination-scoped backfill (`only`) keeps just its own."""
-        chosen = destinations_of(self.config, self.source, rule_destinations)
-        return chosen if only is None else [name for name in chosen if name in only]
 
     def _count(self, name: str, dimensions: dict[str, str]) -> None:
         # One metric per dimension set: Metrics' shared dimensions would mix reasons.
