@@ -166,3 +166,26 @@ def test_unknown_schema_versions_are_refused():
     body["schema_version"] = 2
     with pytest.raises(ValidationError):
         DeliveryJob.model_validate(body)
+
+
+def test_property_numbers_reach_vendors_as_json_numbers():
+    # Given properties read from a provider's JSON, where ingest keeps fractions exact (Decimal)
+    properties = {
+        "tax": Decimal("1.50"),
+        "count": Decimal("2"),
+        "nested": {"rate": Decimal("0.075")},
+        "list": [Decimal("3.25")],
+        "huge": Decimal("1E+999999"),
+    }
+
+    # When a conversion carrying them is written as a delivery job's JSON
+    job = json.loads(make_conversion(properties=properties).model_dump_json())
+
+    # Then they are numbers, as the source sent them; a value no JSON number carries stays text
+    assert job["properties"] == {
+        "tax": 1.5,
+        "count": 2,
+        "nested": {"rate": 0.075},
+        "list": [3.25],
+        "huge": "1E+999999",
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -155,7 +156,24 @@ class Conversion(_Model):
     @field_validator("properties")
     @classmethod
     def _no_pii_in_properties(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return pii.scrub(value)  # type: ignore[return-value]
+        return _json_numbers(pii.scrub(value))  # type: ignore[return-value]
+
+
+MAX_PROPERTY_NUMBER_DIGITS = 15  # a double holds 15 significant digits exactly
+
+
+def _json_numbers(value: object) -> object:
+    """Numbers as JSON numbers: ingest reads fractions exactly (Decimal), which a job would carry
+    as strings; a property sent as 1.50 reaches the vendor as the number 1.5, not "1.50"."""
+    if isinstance(value, Decimal):
+        if not value.is_finite() or abs(value.adjusted()) > MAX_PROPERTY_NUMBER_DIGITS:
+            return str(value)  # beyond what a JSON number carries faithfully: text, as before
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _json_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_numbers(item) for item in value]
+    return value
 
 
 class DeliveryJob(_Model):
