@@ -4,9 +4,10 @@ POST /v3/stores/{store_id}/public/analytics/{meta|tiktok|snackvideo}/events with
 `X-Scalev-Storefront-Api-Key`; 204 = accepted. User data is per request, so each request
 carries one conversion. Event names are the ad platforms' own (Purchase,
 CompletePayment, or configured) and Meta/TikTok event ids come from the destination's template
-(`event_id_template`, e.g. "{order_id}-{event_name}-FORM", the id the browser pixel
-sends too, so Meta and TikTok dedupe the pair and a resend). SnackVideo has no event id and
-needs a click_id. Amounts are major units; whole amounts (IDR) are sent as integers.
+(`event_id_template`, by default "{order_id}-{event_name}-FORM": the deterministic order id
+Scalev's doc gives the browser pixel too, so Meta and TikTok dedupe the pair and a resend).
+SnackVideo has no event id and needs a click_id. Amounts are major units; whole amounts (IDR)
+are sent as integers.
 
 Meta `user_data` carries only the keys Scalev documents (fn ln em ph ct st country
 external_id location_id fbc fbp): there is no `zp`, so the hashed zip is not sent.
@@ -25,6 +26,7 @@ from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutc
 from relay.vendors.spec import Destination, VendorSpec
 
 API_KEY_HEADER = "X-Scalev-Storefront-Api-Key"
+ORDER_EVENT_ID = "{order_id}-{event_name}-FORM"
 ScalevProvider = Literal["meta", "tiktok", "snackvideo"]
 # Conversion name → the event name each ad platform documents (Scalev passes them through).
 DEFAULT_EVENT_NAMES: dict[str, dict[str, str | None]] = {
@@ -50,6 +52,13 @@ class ScalevDestination(Destination):
     kind: Literal["scalev"] = Field(description="scalev")
     store_id: str | None = Field(default=None, description="scalev: store id")
     provider: ScalevProvider | None = Field(default=None, description="scalev: meta, tiktok or snackvideo")
+    # Scalev's doc: an order submit event's id is "${order.order_id}-${eventName}-FORM", the
+    # id the storefront's browser pixel sends too, so Meta and TikTok dedupe the pair.
+    event_id_template: str = Field(
+        default=ORDER_EVENT_ID,
+        description="scalev: Meta/TikTok event id, by default the one Scalev documents for an order "
+        "(the browser pixel's); fields as above; SnackVideo sends none",
+    )
 
     required_fields: ClassVar[tuple[str, ...]] = ("store_id", "provider")
     # One conversion per request, so a batch is many requests; Scalev documents no rate limit
