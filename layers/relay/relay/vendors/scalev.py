@@ -11,6 +11,11 @@ are sent as integers.
 
 Meta `user_data` carries only the keys Scalev documents (fn ln em ph ct st country
 external_id location_id fbc fbp): there is no `zp`, so the hashed zip is not sent.
+
+Scalev fills Meta's client_user_agent (and TikTok's user_agent, when the body has none) from
+the request it observes: the shopper's user agent (`attribution.client_user_agent`) is that
+request's User-Agent header, one conversion per request. The IP it observes is the relay's
+(Lambda's); no documented field carries the shopper's.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from relay.vendors.spec import Destination, VendorSpec
 
 API_KEY_HEADER = "X-Scalev-Storefront-Api-Key"
 ORDER_EVENT_ID = "{order_id}-{event_name}-FORM"
+MAX_USER_AGENT = 512  # browsers' are ~150 characters; a longer one is not a browser's
+# The providers whose server events Scalev gives the request's user agent (its doc: Meta, TikTok).
+USER_AGENT_PROVIDERS = ("meta", "tiktok")
 ScalevProvider = Literal["meta", "tiktok", "snackvideo"]
 # Conversion name → the event name each ad platform documents (Scalev passes them through).
 DEFAULT_EVENT_NAMES: dict[str, dict[str, str | None]] = {
@@ -77,13 +85,28 @@ class ScalevDestination(Destination):
         return None
 
 
+class ScalevPayload(dict[str, Any]):
+    """A request body, with the User-Agent header it is sent with (None: the relay's own)."""
+
+    def __init__(self, body: dict[str, Any], user_agent: str | None = None):
+        super().__init__(body)
+        self.user_agent = user_agent
+
+
+def header_user_agent(value: str | None) -> str | None:
+    """A user agent fit for an HTTP header: printable ASCII, bounded; None when nothing is left
+    (a control character or a non-Latin-1 one would fail the request, not the vendor)."""
+    text = "".join(c for c in value or "" if " " <= c <= "~").strip()[:MAX_USER_AGENT]
+    return text or None
+
+
 def amount(amount_minor: int, currency: str) -> int | float:
     """Major units; an integer when whole (IDR totals are shown without decimals)."""
     major = money.to_major(amount_minor, currency)
     return int(major) if major == major.to_integral_value() else float(major)
 
 
-def build_payload(destination: ScalevDestination, conversion: Conversion) -> VendorEvent:
+def build_payload(destination: ScalevDestination, conversion: Conversion) -> ScalevPayload:
     destination.require(conversion)
     name = destination.event_name(conversion.name)
     attribution, identity = conversion.attribution, conversion.identity
@@ -134,7 +157,8 @@ def build_payload(destination: ScalevDestination, conversion: Conversion) -> Ven
         for item in items
         if item.bundle_price_option_id and not item.variant_id
     ]
-    return _compact(payload)
+    user_agent = attribution.client_user_agent if destination.provider in USER_AGENT_PROVIDERS else None
+    return ScalevPayload(_compact(payload), header_user_agent(user_agent))
 
 
 def _content_id(item: Item) -> str:
@@ -234,7 +258,10 @@ class ScalevClient(VendorClient):
         (payload,) = batch[0]
         store = quote(self.destination.store_id or "", safe="")
         path = f"/v3/stores/{store}/public/analytics/{self.destination.provider}/events"
-        answer = self._post(path, payload, {API_KEY_HEADER: self.api_key()})
+        headers = {API_KEY_HEADER: self.api_key()}
+        if user_agent := getattr(payload, "user_agent", None):
+            headers["User-Agent"] = user_agent  # Scalev reads the shopper's from the request
+        answer = self._post(path, payload, headers)
         return [Accepted(answer.status_code)]
 
 
