@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 import requests
-from relay.errors import PermanentDeliveryError, UnansweredDeliveryError
+from pydantic import ValidationError
+from relay.errors import MissingRequirementError, PermanentDeliveryError, UnansweredDeliveryError
+from relay.models import Item
 from relay.vendors import quicklizard
 from relay.vendors.client import Accepted
 from relay.vendors.http import Transport
 
-from tests.unit.test_vendor_payloads import destination
+from tests.unit.test_vendor_payloads import conversion, destination
 
 
 class AnsweringSession(requests.Session):
@@ -113,3 +115,37 @@ def test_an_answer_that_does_not_account_for_every_line_is_in_doubt() -> None:
 def test_all_lines_processed_are_all_delivered() -> None:
     batch = [[line("a")], [line("b"), line("c")]]
     assert kinds(post(batch, echo_failed(set()))) == [Accepted, Accepted]
+
+
+# --------------------------------------------------------------------------- lines and names
+
+
+def test_quantity_zero_lines_are_not_sent() -> None:
+    # Given a purchase with a line of quantity 0 (removed, or a free add-on left at 0)
+    items = (
+        Item(product_id="kept", quantity=1, unit_amount_minor=2000),
+        Item(product_id="none_bought", quantity=0, unit_amount_minor=500),
+    )
+
+    def build(lines: tuple[Item, ...]) -> list[dict[str, Any]]:
+        return quicklizard.build_events(
+            conversion(items=lines), lines, "USD", name="conversion", client_key=""
+        )
+
+    # When built for QuickLizard, Then only the bought line is an event
+    assert [e["product_id"] for e in build(items)] == ["kept"]
+    # And a conversion whose every line has quantity 0 has no line items to send
+    with pytest.raises(MissingRequirementError) as raised:
+        build(items[1:])
+    assert raised.value.reason == "no_line_items"
+
+
+@pytest.mark.parametrize("names", [{"purchase": "view"}, {"purchase": "conversion", "renewal": None}])
+def test_quicklizard_event_names_may_be_view_conversion_or_null(names: dict[str, Any]) -> None:
+    assert destination("quicklizard", event_names=names).event_names == names
+
+
+@pytest.mark.parametrize("wrong", ["purchase", "Conversion", ""])
+def test_quicklizard_event_names_outside_the_doc_fail_the_config(wrong: str) -> None:
+    with pytest.raises(ValidationError, match="QuickLizard knows the events"):
+        destination("quicklizard", event_names={"purchase": wrong})

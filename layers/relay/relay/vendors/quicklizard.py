@@ -3,9 +3,11 @@
 POST /events with a JSON array, one event per product line: `client_key` (the destination's
 secret), `price` (float, major units, the unit sale price), `product_id`, `event`
 ("conversion", or "view" for product_view conversions, which need a `permalink`: the item's
-URL or the page the event came from) and the optional `vid`. Lines come from the conversion's
-items, else from the Stripe API (relay.vendors.stripe_line_items); with none there is
-nothing to send and the job is skipped (counted).
+URL or the page the event came from) and the optional `vid`; a line of quantity 0 is not
+sent. The destination's `event_names` may only name "view", "conversion" or null (checked
+with the config). Lines come from the conversion's items, else from the Stripe API
+(relay.vendors.stripe_line_items); with none there is nothing to send and the job is skipped
+(counted).
 
 The answer is three arrays (the doc's "API Response Format"): `processed` and `failed` (the
 events) and `errors` (parse errors, shape and order undocumented, so they are only the
@@ -23,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, field_validator
 from relay import money
 from relay.errors import MissingRequirementError, PermanentDeliveryError, UnansweredDeliveryError
 from relay.models import Conversion, Item
@@ -36,6 +38,7 @@ MAX_BATCH = 100  # jobs per request; QuickLizard documents no limit
 # Stripe allows 25 requests a second on one endpoint (docs.stripe.com/rate-limits) and counts the
 # merchant's own traffic too: 2 reads in flight (~10/s at Stripe's usual latency) per invocation.
 STRIPE_READS_IN_FLIGHT = 2
+EVENTS = ("view", "conversion", None)  # the doc's two event names; null skips the conversion
 
 
 class QuickLizardDestination(Destination):
@@ -62,6 +65,15 @@ class QuickLizardDestination(Destination):
     def default_event_names(self) -> dict[str, str | None]:
         return {"purchase": "conversion", "renewal": None, "product_view": "view"}
 
+    @field_validator("event_names")
+    @classmethod
+    def _documented_events(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        wrong = {name: event for name, event in value.items() if event not in EVENTS}
+        if wrong:
+            shown = ", ".join(f"{name}: {event!r}" for name, event in wrong.items())
+            raise ValueError(f'QuickLizard knows the events "view" and "conversion" only (or null): {shown}')
+        return value
+
     def provider_apis(self) -> list[ProviderRead]:
         if not self.stripe_api_key_secret:
             return []
@@ -86,7 +98,9 @@ class QuickLizardDestination(Destination):
 def build_events(
     conversion: Conversion, items: Sequence[Item], currency: str | None, *, name: str, client_key: str
 ) -> list[VendorEvent]:
-    """One event per priced product line; MissingRequirementError when none can be sent."""
+    """One event per priced product line bought (quantity > 0, as Scalev's items are);
+    MissingRequirementError when none can be sent."""
+    items = [item for item in items if item.quantity > 0]
     if not items:
         raise MissingRequirementError("no_line_items")
     if currency is None:
