@@ -116,3 +116,21 @@ def test_a_destination_secret_outside_its_vendors_namespace_is_refused(tmp_path,
     ]
     # And a stack with another SecretsPrefix is checked against its own
     assert main(["check-config", "--secrets-prefix", "prod/", *GOOD]) == 1
+
+
+def test_a_quicklizard_event_name_it_does_not_document_fails_the_check(tmp_path, capsys):
+    # Given a QuickLizard destination mapping purchases to "purchase" (the doc: "view" or "conversion")
+    path = tmp_path / "ql.yaml"
+    path.write_text(
+        "destinations:\n"
+        "  quicklizard: {kind: quicklizard, base_url: 'https://evt.quicklizard.com',\n"
+        "                api_key_secret: conversion-relay/quicklizard/client-key,\n"
+        "                event_names: {purchase: purchase, product_view: view, renewal: null}}\n",
+        encoding="utf-8",
+    )
+    # When checked, Then exit 1, naming the key and the wrong name
+    assert main(["check-config", str(path)]) == 1
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        '  destinations.quicklizard.event_names: QuickLizard knows the events "view" and "conversion" '
+        "only (or null): purchase: 'purchase'"
+    ]

@@ -124,10 +124,15 @@ def render_reference() -> str:
 
 
 def own_fields(model: type[BaseModel]) -> dict[str, FieldInfo]:
-    """A vendor's destination shows only the keys it adds (and its kind); the rest are common."""
+    """A vendor's destination shows only the keys it adds or redefines (its kind, a default of
+    its own); the rest are common."""
     if model is not Destination and issubclass(model, Destination):
-        common = set(Destination.model_fields) - {"kind"}
-        return {name: f for name, f in model.model_fields.items() if name not in common}
+        common = Destination.model_fields
+        return {
+            name: f
+            for name, f in model.model_fields.items()
+            if name == "kind" or name not in common or f.default != common[name].default
+        }
     return dict(model.model_fields)
 
 

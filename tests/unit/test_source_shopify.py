@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from relay import pii
-from relay.config import Source
+from relay.config import Source, parse_destination
 from relay.errors import MissingSignatureError, PayloadError, SignatureError
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import map_event
 from relay.models import DeliveryJob, conversion_id
 from relay.sources.shopify import DEFAULTS, SOURCE, builtin_rules, derived, paid_order_key
+from relay.vendors import scalev
 
 import testkit
 
@@ -142,15 +143,37 @@ def test_attributes_also_come_as_an_object_and_odd_landing_sites_are_harmless():
 
 
 def test_a_paid_order_is_a_purchase_with_exact_amounts_and_its_line_items():
+    # Given a paid order whose line items carry Shopify's numeric variant ids
     (purchase,) = convert(testkit.shopify_order())
+    # Then the items have product ids, quantities and prices, and no variant id: Scalev's
+    # analytics take its own variant unique ids, "not the numeric IDs" (scalev doc)
     assert purchase.conversion_id == conversion_id("shopify", str(testkit.SHOPIFY_ORDER_ID), "purchase")
     assert (purchase.value.amount_minor, purchase.value.currency) == (19999, "USD")
     assert [(i.product_id, i.variant_id, i.quantity, i.unit_amount_minor) for i in purchase.items] == [
-        ("632910392", "808950810", 1, 14999),
-        ("632910393", "808950811", 2, 2500),
+        ("632910392", None, 1, 14999),
+        ("632910393", None, 2, 2500),
     ]
     assert purchase.occurred_at.isoformat() == "2026-01-01T05:00:00+00:00"
     assert purchase.properties["shopify_order_name"] == "#1001"
+
+
+def test_a_shopify_order_sends_scalev_no_numeric_variant_ids():
+    # Given a paid Shopify order (numeric variant ids 808950810, 808950811)
+    (purchase,) = convert(testkit.shopify_order())
+    meta = parse_destination(
+        {
+            "kind": "scalev",
+            "provider": "meta",
+            "store_id": "s",
+            "base_url": "https://api.scalev.example",
+            "api_key_secret": "conversion-relay/scalev/key",
+        }
+    )
+    # When built for Scalev Meta
+    payload = scalev.build_payload(meta, purchase)
+    # Then no variant_unique_id is a Shopify number; Meta's content ids are the product ids
+    assert "variants" not in payload
+    assert payload["events"][0]["parameters"]["content_ids"] == ["632910392", "632910393"]
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,9 @@ order that arrives both ways counts once.
 Built-in rules:
 - orders/paid → purchase, keyed by the order id: `total_price` (a major-unit decimal string)
   in `currency` (the shop currency, as are line item prices), line items with product id,
-  variant id, quantity and unit price. Test orders (`test: true`) are test mode.
+  quantity and unit price. Shopify's numeric `variant_id` is not a Scalev variant unique id
+  (Scalev's analytics take those, "not the numeric IDs"), so it is not an item's variant_id.
+  Test orders (`test: true`) are test mode.
 - customers/create → signup, keyed by the customer id.
 
 Attribution: parse adds, under the payload's `relay` key, `attributes` (the order's
@@ -167,7 +169,6 @@ def builtin_rules(source: Source) -> tuple[Rule, ...]:
             items=ItemsSpec(
                 path="line_items",
                 product_id="product_id",
-                variant_id="variant_id",
                 quantity="quantity",
                 unit_amount_major="price",
                 name="title",

@@ -3,13 +3,21 @@
 POST /events with a JSON array, one event per product line: `client_key` (the destination's
 secret), `price` (float, major units, the unit sale price), `product_id`, `event`
 ("conversion", or "view" for product_view conversions, which need a `permalink`: the item's
-URL or the page the event came from) and the optional `vid`. Lines come from the conversion's
-items, else from the Stripe API (relay.vendors.stripe_line_items); with none there is
-nothing to send and the job is skipped (counted).
+URL or the page the event came from) and the optional `vid`; a line of quantity 0 is not
+sent. The destination's `event_names` may only name "view", "conversion" or null (checked
+with the config). Lines come from the conversion's items, else from the Stripe API
+(relay.vendors.stripe_line_items); with none there is nothing to send and the job is skipped
+(counted).
 
-The answer lists `processed`, `failed` and `errors`: a job whose lines were all processed is
-delivered; any failed line rejects the job (permanent, with the errors). QuickLizard does
-not dedupe, so an unanswered request is in doubt.
+The answer is three arrays (the doc's "API Response Format"): `processed` and `failed` (the
+events) and `errors` (parse errors, shape and order undocumented, so they are only the
+reason). A job whose lines were all processed is delivered; a failed line rejects its job
+(permanent). The doc gives no index, so each answered event is traced to a line sent by its
+content: the same event, else the same product_id and event (QuickLizard may echo a failed
+event as it parsed it, a price as a string). Where the answer accounts for every line but a job's
+lines cannot be traced, that job alone is in doubt; an answer that does not account for every
+line leaves the whole request in doubt. QuickLizard does not dedupe, so a job in doubt is not
+resent blindly.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, field_validator
 from relay import money
 from relay.errors import MissingRequirementError, PermanentDeliveryError, UnansweredDeliveryError
 from relay.models import Conversion, Item
@@ -30,6 +38,7 @@ MAX_BATCH = 100  # jobs per request; QuickLizard documents no limit
 # Stripe allows 25 requests a second on one endpoint (docs.stripe.com/rate-limits) and counts the
 # merchant's own traffic too: 2 reads in flight (~10/s at Stripe's usual latency) per invocation.
 STRIPE_READS_IN_FLIGHT = 2
+EVENTS = ("view", "conversion", None)  # the doc's two event names; null skips the conversion
 
 
 class QuickLizardDestination(Destination):
@@ -56,6 +65,15 @@ class QuickLizardDestination(Destination):
     def default_event_names(self) -> dict[str, str | None]:
         return {"purchase": "conversion", "renewal": None, "product_view": "view"}
 
+    @field_validator("event_names")
+    @classmethod
+    def _documented_events(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        wrong = {name: event for name, event in value.items() if event not in EVENTS}
+        if wrong:
+            shown = ", ".join(f"{name}: {event!r}" for name, event in wrong.items())
+            raise ValueError(f'QuickLizard knows the events "view" and "conversion" only (or null): {shown}')
+        return value
+
     def provider_apis(self) -> list[ProviderRead]:
         if not self.stripe_api_key_secret:
             return []
@@ -80,7 +98,9 @@ class QuickLizardDestination(Destination):
 def build_events(
     conversion: Conversion, items: Sequence[Item], currency: str | None, *, name: str, client_key: str
 ) -> list[VendorEvent]:
-    """One event per priced product line; MissingRequirementError when none can be sent."""
+    """One event per priced product line bought (quantity > 0, as Scalev's items are);
+    MissingRequirementError when none can be sent."""
+    items = [item for item in items if item.quantity > 0]
     if not items:
         raise MissingRequirementError("no_line_items")
     if currency is None:
@@ -149,45 +169,83 @@ class QuickLizardClient(VendorClient):
         body = answer.json()
         if not isinstance(body, dict):
             raise UnansweredDeliveryError("the answer is not the processed/failed/errors object")
-        failed = _failed_lines(lines, body)
-        processed = body.get("processed") or []
+        processed, failed = _events(body, "processed"), _events(body, "failed")
         if len(processed) + len(failed) != len(lines):
             # Lines unaccounted for: which were counted is unknown.
             raise UnansweredDeliveryError(
                 f"{len(processed)} processed and {len(failed)} failed of {len(lines)} lines",
                 status=answer.status_code,
             )
+        fate = trace(lines, owner, processed=processed, failed=failed)
+        reason = clean_message(describe(body.get("errors"))) or "failed (no error given)"
         outcomes: list[VendorOutcome] = []
         for job_index, job in enumerate(batch):
-            errors = [failed[i] for i in sorted(failed) if owner[i] == job_index]
-            if not errors:
-                outcomes.append(Accepted(answer.status_code))
-                continue
-            outcomes.append(
-                PermanentDeliveryError(
-                    f"{len(errors)} of {len(job)} product lines failed",
-                    vendor_message=clean_message("; ".join(errors)),
+            fates = [fate[i] for i, o in enumerate(owner) if o == job_index]
+            if "failed" in fates:
+                outcomes.append(
+                    PermanentDeliveryError(
+                        f"{fates.count('failed')} of {len(job)} product lines failed", vendor_message=reason
+                    )
                 )
-            )
+            elif None in fates:
+                outcomes.append(
+                    UnansweredDeliveryError(
+                        f"{len(failed)} of {len(lines)} lines failed, not traceable to this job's",
+                        status=answer.status_code,
+                    )
+                )
+            else:
+                outcomes.append(Accepted(answer.status_code))
         return outcomes
 
 
-def _failed_lines(lines: list[VendorEvent], body: dict[str, Any]) -> dict[int, str]:
-    """Failed line index → its error. `errors[].index` when given, else the failed events
-    matched to the lines sent (`failed` holds the events themselves)."""
-    failed: dict[int, str] = {}
-    errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
-    for error in errors:
-        index = error.get("index")
-        if isinstance(index, int) and 0 <= index < len(lines):
-            failed[index] = describe(error.get("error") or error)
-    unmatched = len(body.get("failed") or []) - len(failed)
-    if unmatched > 0:
-        for event in body.get("failed") or []:
-            match = next((i for i, line in enumerate(lines) if line == event and i not in failed), None)
-            if match is not None:
-                failed[match] = "failed (no error given)"
-    return failed
+Fate = Literal["processed", "failed"] | None  # None: not traceable to one job
+
+
+def _events(body: dict[str, Any], key: str) -> list[Any]:
+    value = body.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _line_key(event: Any) -> tuple[str, str] | None:
+    """What identifies a line whatever types the vendor echoes it with: product id and event."""
+    if not isinstance(event, dict) or event.get("product_id") is None:
+        return None
+    return str(event["product_id"]).strip(), str(event.get("event") or "").strip()
+
+
+def _same_event(line: VendorEvent, event: Any) -> bool:
+    return line == event
+
+
+def _same_product(line: VendorEvent, event: Any) -> bool:
+    return _line_key(event) is not None and _line_key(line) == _line_key(event)
+
+
+def trace(
+    lines: Sequence[VendorEvent], owner: Sequence[int], *, processed: list[Any], failed: list[Any]
+) -> list[Fate]:
+    """Each line's fate, from the answered events (as many as the lines), by the best evidence:
+    the same event, else the same product_id and event. An answered event traces to a line when
+    every open line it could be belongs to one job (which of a job's lines does not matter).
+    Lines left over take the fate left over when only one is; else they stay None (in doubt)."""
+    fate: list[Fate] = [None] * len(lines)
+    answered: list[tuple[Any, Fate]] = [(e, "failed") for e in failed] + [(e, "processed") for e in processed]
+    for same in (_same_event, _same_product):
+        progress = True
+        while progress:  # a traced event may leave another's candidates in one job
+            progress, left = False, []
+            for event, outcome in answered:
+                candidates = [i for i, line in enumerate(lines) if fate[i] is None and same(line, event)]
+                if candidates and len({owner[i] for i in candidates}) == 1:
+                    fate[candidates[0]], progress = outcome, True
+                else:
+                    left.append((event, outcome))
+            answered = left
+    if len({outcome for _, outcome in answered}) == 1:
+        only = answered[0][1]
+        fate = [only if f is None else f for f in fate]
+    return fate
 
 
 SPEC = VendorSpec(

@@ -4,12 +4,18 @@ POST /v3/stores/{store_id}/public/analytics/{meta|tiktok|snackvideo}/events with
 `X-Scalev-Storefront-Api-Key`; 204 = accepted. User data is per request, so each request
 carries one conversion. Event names are the ad platforms' own (Purchase,
 CompletePayment, or configured) and Meta/TikTok event ids come from the destination's template
-(`event_id_template`, e.g. "{order_id}-{event_name}-FORM", the id the browser pixel
-sends too, so Meta and TikTok dedupe the pair and a resend). SnackVideo has no event id and
-needs a click_id. Amounts are major units; whole amounts (IDR) are sent as integers.
+(`event_id_template`, by default "{order_id}-{event_name}-FORM": the deterministic order id
+Scalev's doc gives the browser pixel too, so Meta and TikTok dedupe the pair and a resend).
+SnackVideo has no event id and needs a click_id. Amounts are major units; whole amounts (IDR)
+are sent as integers.
 
 Meta `user_data` carries only the keys Scalev documents (fn ln em ph ct st country
 external_id location_id fbc fbp): there is no `zp`, so the hashed zip is not sent.
+
+Scalev fills Meta's client_user_agent (and TikTok's user_agent, when the body has none) from
+the request it observes: the shopper's user agent (`attribution.client_user_agent`) is that
+request's User-Agent header, one conversion per request. The IP it observes is the relay's
+(Lambda's); no documented field carries the shopper's.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutc
 from relay.vendors.spec import Destination, VendorSpec
 
 API_KEY_HEADER = "X-Scalev-Storefront-Api-Key"
+ORDER_EVENT_ID = "{order_id}-{event_name}-FORM"
+MAX_USER_AGENT = 512  # browsers' are ~150 characters; a longer one is not a browser's
+# The providers whose server events Scalev gives the request's user agent (its doc: Meta, TikTok).
+USER_AGENT_PROVIDERS = ("meta", "tiktok")
 ScalevProvider = Literal["meta", "tiktok", "snackvideo"]
 # Conversion name → the event name each ad platform documents (Scalev passes them through).
 DEFAULT_EVENT_NAMES: dict[str, dict[str, str | None]] = {
@@ -50,6 +60,13 @@ class ScalevDestination(Destination):
     kind: Literal["scalev"] = Field(description="scalev")
     store_id: str | None = Field(default=None, description="scalev: store id")
     provider: ScalevProvider | None = Field(default=None, description="scalev: meta, tiktok or snackvideo")
+    # Scalev's doc: an order submit event's id is "${order.order_id}-${eventName}-FORM", the
+    # id the storefront's browser pixel sends too, so Meta and TikTok dedupe the pair.
+    event_id_template: str = Field(
+        default=ORDER_EVENT_ID,
+        description="scalev: Meta/TikTok event id, by default the one Scalev documents for an order "
+        "(the browser pixel's); fields as above; SnackVideo sends none",
+    )
 
     required_fields: ClassVar[tuple[str, ...]] = ("store_id", "provider")
     # One conversion per request, so a batch is many requests; Scalev documents no rate limit
@@ -68,13 +85,28 @@ class ScalevDestination(Destination):
         return None
 
 
+class ScalevPayload(dict[str, Any]):
+    """A request body, with the User-Agent header it is sent with (None: the relay's own)."""
+
+    def __init__(self, body: dict[str, Any], user_agent: str | None = None):
+        super().__init__(body)
+        self.user_agent = user_agent
+
+
+def header_user_agent(value: str | None) -> str | None:
+    """A user agent fit for an HTTP header: printable ASCII, bounded; None when nothing is left
+    (a control character or a non-Latin-1 one would fail the request, not the vendor)."""
+    text = "".join(c for c in value or "" if " " <= c <= "~").strip()[:MAX_USER_AGENT]
+    return text or None
+
+
 def amount(amount_minor: int, currency: str) -> int | float:
     """Major units; an integer when whole (IDR totals are shown without decimals)."""
     major = money.to_major(amount_minor, currency)
     return int(major) if major == major.to_integral_value() else float(major)
 
 
-def build_payload(destination: ScalevDestination, conversion: Conversion) -> VendorEvent:
+def build_payload(destination: ScalevDestination, conversion: Conversion) -> ScalevPayload:
     destination.require(conversion)
     name = destination.event_name(conversion.name)
     attribution, identity = conversion.attribution, conversion.identity
@@ -125,7 +157,8 @@ def build_payload(destination: ScalevDestination, conversion: Conversion) -> Ven
         for item in items
         if item.bundle_price_option_id and not item.variant_id
     ]
-    return _compact(payload)
+    user_agent = attribution.client_user_agent if destination.provider in USER_AGENT_PROVIDERS else None
+    return ScalevPayload(_compact(payload), header_user_agent(user_agent))
 
 
 def _content_id(item: Item) -> str:
@@ -225,7 +258,10 @@ class ScalevClient(VendorClient):
         (payload,) = batch[0]
         store = quote(self.destination.store_id or "", safe="")
         path = f"/v3/stores/{store}/public/analytics/{self.destination.provider}/events"
-        answer = self._post(path, payload, {API_KEY_HEADER: self.api_key()})
+        headers = {API_KEY_HEADER: self.api_key()}
+        if user_agent := getattr(payload, "user_agent", None):
+            headers["User-Agent"] = user_agent  # Scalev reads the shopper's from the request
+        answer = self._post(path, payload, headers)
         return [Accepted(answer.status_code)]
 
 
