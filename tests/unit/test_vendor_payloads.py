@@ -154,7 +154,14 @@ def test_scalev_meta_user_data_holds_only_documented_keys() -> None:
 
 @pytest.mark.parametrize(
     ("amount_minor", "currency", "expected"),
-    [(15_000_000, "IDR", 150000), (4999, "USD", 49.99), (5000, "USD", 50), (500, "JPY", 500)],
+    [
+        (15_000_000, "IDR", 150000),
+        (15_000_050, "IDR", 150000),  # Scalev: IDR as the storefront shows it, whole rupiah
+        (15_000_150, "IDR", 150002),
+        (4999, "USD", 49.99),
+        (5000, "USD", 50),
+        (500, "JPY", 500),
+    ],
 )
 def test_scalev_amounts_are_major_units_and_whole_ones_integers(
     amount_minor: int, currency: str, expected: float

@@ -100,8 +100,14 @@ def header_user_agent(value: str | None) -> str | None:
     return text or None
 
 
+# Scalev: "Use the same integer amount format that you show for IDR totals in your storefront."
+WHOLE_UNIT_CURRENCIES = frozenset({"IDR"})
+
+
 def amount(amount_minor: int, currency: str) -> int | float:
-    """Major units; an integer when whole (IDR totals are shown without decimals)."""
+    """Major units; an integer when whole, and always one for IDR (rounded half to even)."""
+    if currency in WHOLE_UNIT_CURRENCIES:
+        return money.to_major_integer(amount_minor, currency)
     major = money.to_major(amount_minor, currency)
     return int(major) if major == major.to_integral_value() else float(major)
 
