@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 from relay.config import parse_destination
 from relay.errors import MissingRequirementError
 from relay.models import Attribution, Consent, Conversion, Identity, Item, Money, PagentSession, SourceRef
 from relay.vendors import pagent, quicklizard, scalev, scanova
+from relay.vendors.http import json_bytes
 from relay.vendors.stripe_line_items import StripeLineItems, _item
 
 HASH = "b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514"
@@ -91,7 +93,38 @@ def test_scanova_properties_fit_in_10_kb_without_raw_pii() -> None:
     # Then the largest property is dropped until it fits, and the email is masked
     assert "notes" not in properties and properties["plan"] == "pro"
     assert "@" not in json.dumps(properties)
-    assert len(json.dumps(properties, separators=(",", ":")).encode()) <= 10 * 1024
+    assert len(on_the_wire(properties)) <= 10_000
+
+
+def on_the_wire(body: Any) -> bytes:
+    """The bytes requests sends for `json=body`, as a vendor receives them."""
+    return requests.Request("POST", "https://s.example.com/server-events", json=body).prepare().body
+
+
+@pytest.mark.parametrize(
+    ("big", "dropped"),
+    [
+        # ASCII: 9,811 bytes compact, 10,006 with the spaces after ":" and ","
+        ({f"k{i:02}": "x" * 92 for i in range(97)} | {"plan": "pro"}, 1),
+        # non-ASCII: 6,000 bytes as compact UTF-8, 18,000 / 12,000 escaped as \\uXXXX on the wire
+        ({"note": "é" * 3000, "plan": "pro"}, 1),
+        ({"city": "東京" * 1000, "plan": "pro"}, 1),
+    ],
+)
+def test_scanova_properties_fit_10000_bytes_as_serialised_on_the_wire(
+    big: dict[str, str], dropped: int
+) -> None:
+    # Given properties under 10 KB as compact UTF-8 JSON but over 10,000 bytes as sent
+    assert len(json.dumps(big, separators=(",", ":"), ensure_ascii=False).encode()) <= 10_000
+    assert len(on_the_wire(big)) > 10_000
+    # When built
+    event = scanova.build_event(SCANOVA, conversion(properties=big))
+    # Then what requests sends for them is at most 10,000 bytes, only as much dropped as needed
+    # (the order id joins them), and the relay sends exactly requests' bytes
+    properties = event["properties"]
+    assert len(on_the_wire(properties)) <= 10_000
+    assert {"plan", "order_id"} <= properties.keys() and len(big) - (len(properties) - 1) == dropped
+    assert json_bytes(event) == on_the_wire(event)
 
 
 def test_scanova_without_a_scan_session_is_a_skip_not_an_error() -> None:
