@@ -2,7 +2,8 @@
 
 POST /server-events (one event) or /server-events/batch (up to 100, per-event accepted /
 rejected results), `X-API-Key`. The event id is the conversion id (a UUID), so Scanova
-dedupes retries: a duplicate is a success. 401/403/422 are permanent; a 422 for a whole
+dedupes retries: a duplicate is a success, and so is any 2xx that does not say "rejected"
+(see _single). 401/403/422 are permanent; a 422 for a whole
 batch is split to isolate the bad event(s); 429 waits for Retry-After.
 """
 
@@ -94,29 +95,38 @@ class ScanovaClient(VendorClient):
         events = [job[0] for job in batch]
         if len(events) == 1:
             answer = self._post("/server-events", events[0], headers)
-            return [_single(answer.status_code, answer.json())]
+            try:
+                body = answer.json()
+            except ValueError:  # an empty or unreadable 2xx: still a 2xx (see _single)
+                body = None
+            return [_single(answer.status_code, body)]
         answer = self._post("/server-events/batch", {"events": events}, headers)
         by_index = {r.get("index"): r for r in answer.json().get("results", []) if isinstance(r, dict)}
         return [_result(answer.status_code, by_index.get(index)) for index in range(len(events))]
 
 
 def _single(status: int, body: Any) -> VendorOutcome:
-    verdict = body.get("status") if isinstance(body, dict) else None
-    if verdict in ("accepted", "duplicate"):
-        return Accepted(status, duplicate=verdict == "duplicate")
-    return UnansweredDeliveryError(f"unexpected answer status {verdict!r}", status=status)
+    """A 2xx for one event is delivered unless its answer says "rejected". Only the accepted
+    answer is documented; the duplicate one is "200 … marked as a duplicate", shape unshown, so
+    `"status": "duplicate"` or `"duplicate": true` says so, and an unknown status or an empty or
+    unreadable body is delivered too: the event id dedupes, so nothing is lost or counted twice,
+    whereas retrying it would only end in the DLQ."""
+    if not isinstance(body, dict):
+        return Accepted(status)
+    if body.get("status") == "rejected":
+        return PermanentDeliveryError(
+            # The status Scanova answers for this error on its own (a validation error).
+            "rejected",
+            status=422,
+            vendor_message=clean_message(describe(body.get("detail"))),
+        )
+    return Accepted(status, duplicate=body.get("status") == "duplicate" or body.get("duplicate") is True)
 
 
 def _result(status: int, result: dict[str, Any] | None) -> VendorOutcome:
+    """One event's entry in the batch answer's documented per-event `results` (by `index`)."""
     if result is None:
         return UnansweredDeliveryError("no result for this event in the batch answer", status=status)
-    if result.get("status") == "rejected":
-        return PermanentDeliveryError(
-            # The status Scanova answers for this error on its own (a validation error).
-            "rejected in batch",
-            status=422,
-            vendor_message=clean_message(describe(result.get("detail"))),
-        )
     return _single(status, result)
 
 
