@@ -151,16 +151,28 @@ def test_pagent_v1_event_has_top_level_identifiers_cents_and_ms() -> None:
     }
 
 
-def test_pagent_v2_event_nests_session_data_and_prefers_the_sessions_own_goal() -> None:
-    # Given a v2 destination and a session that carries its own goal (from _pgnt.variables())
+def test_pagent_v2_event_nests_session_data_and_the_configured_goal_wins_over_the_sessions() -> None:
+    # Given a v2 destination with a purchase goal, and a session that carries the goal it was
+    # captured for (from _pgnt.variables(), e.g. on another page's label)
     v2 = destination("pagent", api_version="v2", goals={"purchase": GOAL})
     session = PagentSession(session_id="s", user_id="u", conversion_id="goal-from-browser")
-    # When built for a JPY order, Then revenue is hundredths of a yen (to_cents), in session_data
+    # When built for a JPY order, Then revenue is hundredths of a yen (to_cents), in session_data,
+    # and the goal is the one configured for the label sent (purchase), not the session's
     event = pagent.build_event(
         v2, conversion(attribution=Attribution(pagent=session), value=Money(amount_minor=500, currency="JPY"))
     )
-    assert event["session_data"] == {"session_id": "s", "user_id": "u", "conversion_id": "goal-from-browser"}
+    assert event["session_data"] == {"session_id": "s", "user_id": "u", "conversion_id": GOAL}
+    assert event["label"] == "purchase"
     assert event["revenue"] == 50000
+
+
+def test_pagent_uses_the_sessions_goal_for_a_name_without_a_configured_one() -> None:
+    # Given goals for purchase only, and a signup whose session captured its own goal
+    v1 = destination("pagent", api_version="v1", goals={"purchase": GOAL})
+    session = PagentSession(session_id="s", user_id="u", conversion_id="goal-from-browser")
+    # When built, Then the session's goal is the fallback
+    event = pagent.build_event(v1, conversion(name="signup", attribution=Attribution(pagent=session)))
+    assert (event["label"], event["conversion_id"]) == ("signup", "goal-from-browser")
 
 
 def test_pagent_without_a_goal_is_skipped() -> None:
@@ -348,6 +360,18 @@ def test_a_pagent_goal_that_is_not_a_uuid_fails_the_config(goal):
         destination("pagent", goals={"purchase": goal})
 
 
-def test_a_pagent_goal_uuid_passes():
+@pytest.mark.parametrize(
+    "written",
+    [
+        "3f9a3c1e-8d2b-4a57-9c1e-2b7d5e4f6a10",
+        "3F9A3C1E-8D2B-4A57-9C1E-2B7D5E4F6A10",
+        "3f9a3c1e8d2b4a579c1e2b7d5e4f6a10",
+        "{3f9a3c1e-8d2b-4a57-9c1e-2b7d5e4f6a10}",
+        "urn:uuid:3f9a3c1e-8d2b-4a57-9c1e-2b7d5e4f6a10",
+    ],
+)
+def test_a_pagent_goal_uuid_passes_in_its_canonical_form(written: str) -> None:
+    # Given a goal UUID written in any form Python reads, When the config is validated,
+    # Then it is kept (and sent) lowercase and hyphenated
     goal = "3f9a3c1e-8d2b-4a57-9c1e-2b7d5e4f6a10"
-    assert destination("pagent", goals={"purchase": goal}).goals == {"purchase": goal}
+    assert destination("pagent", goals={"purchase": written}).goals == {"purchase": goal}
