@@ -133,7 +133,7 @@ class _RecordingSession:
         method: str,
         url: str,
         *,
-        json: Any = None,
+        data: bytes | None = None,
         headers: Any = None,
         params: Any = None,
         **_options: Any,
@@ -143,7 +143,7 @@ class _RecordingSession:
                 method=method,
                 url=url,
                 headers={str(k): str(v) for k, v in (headers or {}).items()},
-                body=json,
+                body=None if data is None else json.loads(data),  # the JSON bytes Transport sends
                 params={str(k): str(v) for k, v in (params or {}).items()},
             )
         )

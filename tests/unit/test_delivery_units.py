@@ -25,7 +25,7 @@ from relay.errors import (
 )
 from relay.settings import DeliverSettings
 from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutcome
-from relay.vendors.http import Transport
+from relay.vendors.http import Transport, json_bytes
 from requests.adapters import BaseAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
@@ -220,6 +220,21 @@ def test_2xx_is_the_answer_and_its_latency_is_observed() -> None:
     latencies: list[float] = []
     assert call(FakeAdapter(204), latencies).status_code == 204
     assert len(latencies) == 1 and latencies[0] >= 0
+
+
+def test_a_json_body_goes_out_as_json_bytes_exactly_as_requests_json_would_send_it() -> None:
+    # Given a body with non-ASCII text (a vendor module measures size limits with json_bytes)
+    body = {"properties": {"city": "東京", "note": "café"}, "n": [1, 2.5]}
+    session = requests.Session()
+    session.mount("https://", FakeAdapter(200))
+    # When posted through the transport
+    sent = Transport(session).request(
+        "POST", "https://v.example.com/x", destination="d", timeout=1, json_body=body
+    )
+    # Then the bytes and content type are json_bytes' and those of requests' own json=
+    expected = requests.Request("POST", "https://v.example.com/x", json=body).prepare()
+    assert sent.request.body == json_bytes(body) == expected.body
+    assert sent.request.headers["Content-Type"] == expected.headers["Content-Type"] == "application/json"
 
 
 def test_429_is_transient_with_retry_after_in_seconds_or_as_a_date() -> None:

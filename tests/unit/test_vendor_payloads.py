@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 from relay.config import parse_destination
 from relay.errors import MissingRequirementError
 from relay.models import Attribution, Consent, Conversion, Identity, Item, Money, PagentSession, SourceRef
 from relay.vendors import pagent, quicklizard, scalev, scanova
+from relay.vendors.http import json_bytes
 from relay.vendors.stripe_line_items import StripeLineItems, _item
 
 HASH = "b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514"
@@ -91,7 +93,38 @@ def test_scanova_properties_fit_in_10_kb_without_raw_pii() -> None:
     # Then the largest property is dropped until it fits, and the email is masked
     assert "notes" not in properties and properties["plan"] == "pro"
     assert "@" not in json.dumps(properties)
-    assert len(json.dumps(properties, separators=(",", ":")).encode()) <= 10 * 1024
+    assert len(on_the_wire(properties)) <= 10_000
+
+
+def on_the_wire(body: Any) -> bytes:
+    """The bytes requests sends for `json=body`, as a vendor receives them."""
+    return requests.Request("POST", "https://s.example.com/server-events", json=body).prepare().body
+
+
+@pytest.mark.parametrize(
+    ("big", "dropped"),
+    [
+        # ASCII: 9,811 bytes compact, 10,006 with the spaces after ":" and ","
+        ({f"k{i:02}": "x" * 92 for i in range(97)} | {"plan": "pro"}, 1),
+        # non-ASCII: 6,000 bytes as compact UTF-8, 18,000 / 12,000 escaped as \\uXXXX on the wire
+        ({"note": "é" * 3000, "plan": "pro"}, 1),
+        ({"city": "東京" * 1000, "plan": "pro"}, 1),
+    ],
+)
+def test_scanova_properties_fit_10000_bytes_as_serialised_on_the_wire(
+    big: dict[str, str], dropped: int
+) -> None:
+    # Given properties under 10 KB as compact UTF-8 JSON but over 10,000 bytes as sent
+    assert len(json.dumps(big, separators=(",", ":"), ensure_ascii=False).encode()) <= 10_000
+    assert len(on_the_wire(big)) > 10_000
+    # When built
+    event = scanova.build_event(SCANOVA, conversion(properties=big))
+    # Then what requests sends for them is at most 10,000 bytes, only as much dropped as needed
+    # (the order id joins them), and the relay sends exactly requests' bytes
+    properties = event["properties"]
+    assert len(on_the_wire(properties)) <= 10_000
+    assert {"plan", "order_id"} <= properties.keys() and len(big) - (len(properties) - 1) == dropped
+    assert json_bytes(event) == on_the_wire(event)
 
 
 def test_scanova_without_a_scan_session_is_a_skip_not_an_error() -> None:
@@ -118,16 +151,28 @@ def test_pagent_v1_event_has_top_level_identifiers_cents_and_ms() -> None:
     }
 
 
-def test_pagent_v2_event_nests_session_data_and_prefers_the_sessions_own_goal() -> None:
-    # Given a v2 destination and a session that carries its own goal (from _pgnt.variables())
+def test_pagent_v2_event_nests_session_data_and_the_configured_goal_wins_over_the_sessions() -> None:
+    # Given a v2 destination with a purchase goal, and a session that carries the goal it was
+    # captured for (from _pgnt.variables(), e.g. on another page's label)
     v2 = destination("pagent", api_version="v2", goals={"purchase": GOAL})
     session = PagentSession(session_id="s", user_id="u", conversion_id="goal-from-browser")
-    # When built for a JPY order, Then revenue is hundredths of a yen (to_cents), in session_data
+    # When built for a JPY order, Then revenue is hundredths of a yen (to_cents), in session_data,
+    # and the goal is the one configured for the label sent (purchase), not the session's
     event = pagent.build_event(
         v2, conversion(attribution=Attribution(pagent=session), value=Money(amount_minor=500, currency="JPY"))
     )
-    assert event["session_data"] == {"session_id": "s", "user_id": "u", "conversion_id": "goal-from-browser"}
+    assert event["session_data"] == {"session_id": "s", "user_id": "u", "conversion_id": GOAL}
+    assert event["label"] == "purchase"
     assert event["revenue"] == 50000
+
+
+def test_pagent_uses_the_sessions_goal_for_a_name_without_a_configured_one() -> None:
+    # Given goals for purchase only, and a signup whose session captured its own goal
+    v1 = destination("pagent", api_version="v1", goals={"purchase": GOAL})
+    session = PagentSession(session_id="s", user_id="u", conversion_id="goal-from-browser")
+    # When built, Then the session's goal is the fallback
+    event = pagent.build_event(v1, conversion(name="signup", attribution=Attribution(pagent=session)))
+    assert (event["label"], event["conversion_id"]) == ("signup", "goal-from-browser")
 
 
 def test_pagent_without_a_goal_is_skipped() -> None:
@@ -322,6 +367,18 @@ def test_a_pagent_goal_that_is_not_a_uuid_fails_the_config(goal):
         destination("pagent", goals={"purchase": goal})
 
 
-def test_a_pagent_goal_uuid_passes():
+@pytest.mark.parametrize(
+    "written",
+    [
+        "3f9a3c1e-8d2b-4a57-9c1e-2b7d5e4f6a10",
+        "3F9A3C1E-8D2B-4A57-9C1E-2B7D5E4F6A10",
+        "3f9a3c1e8d2b4a579c1e2b7d5e4f6a10",
+        "{3f9a3c1e-8d2b-4a57-9c1e-2b7d5e4f6a10}",
+        "urn:uuid:3f9a3c1e-8d2b-4a57-9c1e-2b7d5e4f6a10",
+    ],
+)
+def test_a_pagent_goal_uuid_passes_in_its_canonical_form(written: str) -> None:
+    # Given a goal UUID written in any form Python reads, When the config is validated,
+    # Then it is kept (and sent) lowercase and hyphenated
     goal = "3f9a3c1e-8d2b-4a57-9c1e-2b7d5e4f6a10"
-    assert destination("pagent", goals={"purchase": goal}).goals == {"purchase": goal}
+    assert destination("pagent", goals={"purchase": written}).goals == {"purchase": goal}

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -85,6 +86,8 @@ class Deliverer:
         http: requests.Session | None = None,
         secret: SecretReader | None = None,
         rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.kind = kind
         self._ledger = ledger
@@ -105,7 +108,9 @@ class Deliverer:
         self._clients = {
             name: client_class(name, d, transport, read) for name, d in self._destinations.items()
         }
-        self._senders = {name: Sender(client) for name, client in self._clients.items()}
+        self._senders = {
+            name: Sender(client, clock=clock, sleep=sleep) for name, client in self._clients.items()
+        }
         self._readers = {  # destinations whose jobs read a provider API while they are prepared
             name: ThreadPoolExecutor(
                 max_workers=client.prepare_concurrency, thread_name_prefix=f"read-{name}"

@@ -10,11 +10,14 @@ One `Sender` per destination, built at cold start:
 - a request starts only while the invocation has time for its answer (`may_continue`); the jobs
   of one that never started are not attempted (None);
 - a 429 makes the destination back off as a whole: no request of it starts until Retry-After
-  has passed. A short Retry-After (≤ MAX_WAIT_SECONDS, and the batch held up for less than
-  WAIT_BUDGET_SECONDS) is waited out in the invocation and the throttled request sent again;
-  otherwise the requests not started are not sent, and their jobs are retried after Retry-After
-  in waves the size of what the vendor took before (Retry-After, twice it, …), so that they
-  return at the pace it accepts rather than all at once (each return costs a receive);
+  has passed (PAUSE_WITHOUT_RETRY_AFTER when the 429 has none, as pagent's do). A short pause
+  (≤ MAX_WAIT_SECONDS, and the batch held up for less than WAIT_BUDGET_SECONDS) is waited out
+  in the invocation and the throttled request sent again; otherwise the requests not started
+  are not sent, and their jobs are retried after Retry-After in waves the size of what the
+  vendor took before (Retry-After, twice it, …), so that they return at the pace it accepts
+  rather than all at once (each return costs a receive). Without a Retry-After they carry
+  none (retry_after None): the queue's exponential backoff spaces them out instead, since a
+  one-second guess would spend the record's receives within seconds of a longer rate limit;
 - a whole request refused for what may be one bad event (Scanova 422, pagent 400: the client's
   `split_statuses`) is split in halves, in the same slot, until the bad events are isolated.
 """
@@ -46,6 +49,9 @@ RATE_LIMITED = 429
 # destination's batch has not been held up for longer than WAIT_BUDGET_SECONDS in all.
 MAX_WAIT_SECONDS = 5.0
 WAIT_BUDGET_SECONDS = 15.0
+# How long the destination pauses in the invocation after a 429 without a Retry-After. Only the
+# pause: the jobs it leaves unsent are retried with the queue's backoff, not after this.
+PAUSE_WITHOUT_RETRY_AFTER = 1.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ class _Backoff:
     def trip(self, exc: TransientDeliveryError) -> None:
         with self._lock:
             self.throttled = exc
-            self._until = max(self._until, self._clock() + (exc.retry_after or 1.0))
+            self._until = max(self._until, self._clock() + (exc.retry_after or PAUSE_WITHOUT_RETRY_AFTER))
 
     def clear_to_send(self, may_continue: Callable[[], bool]) -> bool:
         """True once the destination may send: at once, or after waiting out a short back-off."""
@@ -91,11 +97,13 @@ class _Backoff:
         throttled = self.throttled
         if throttled is None:
             return None
+        retry_after = throttled.retry_after
         return TransientDeliveryError(
             "not sent: the destination is backing off after a 429",
             status=RATE_LIMITED,
             vendor_message=throttled.vendor_message,
-            retry_after=(throttled.retry_after or 1.0) * wave,
+            # No Retry-After: None, so that settlement applies its exponential backoff.
+            retry_after=None if retry_after is None else (retry_after or PAUSE_WITHOUT_RETRY_AFTER) * wave,
         )
 
 

@@ -11,10 +11,15 @@ relay's delivery errors (relay.errors), so callers decide by type, never by text
   reached the vendor);
 - read timeout or a connection dropped after the request went out → UnansweredDeliveryError
   (the vendor may have taken it).
+
+A JSON body is serialised here by `json_bytes`, the one serialisation a vendor receives, so
+that a vendor module can measure a field against a documented size limit exactly as it goes
+on the wire (Scanova's properties).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -49,13 +54,21 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> requests.Response:
+        sent_headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
+        body = None
+        if json_body is not None:
+            try:
+                body = json_bytes(json_body)
+            except (TypeError, ValueError) as exc:  # nothing was sent
+                raise TransientDeliveryError(f"body is not JSON ({type(exc).__name__})") from exc
+            sent_headers.setdefault("Content-Type", "application/json")
         started = time.perf_counter()
         try:
             response = self._session.request(
                 method,
                 url,
-                json=json_body,
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+                data=body,
+                headers=sent_headers,
                 params=params,
                 timeout=(CONNECT_TIMEOUT_SECONDS, timeout),
                 allow_redirects=False,
@@ -73,6 +86,12 @@ class Transport:
         if self._observe is not None:
             self._observe(destination, (time.perf_counter() - started) * 1000)
         return check_status(response)
+
+
+def json_bytes(body: Any) -> bytes:
+    """A JSON body as it is sent: what requests' `json=` sends (json.dumps' default separators,
+    non-ASCII escaped as \\uXXXX, no NaN), UTF-8."""
+    return json.dumps(body, allow_nan=False).encode("utf-8")
 
 
 def check_status(response: requests.Response) -> requests.Response:

@@ -28,21 +28,28 @@ class PagentDestination(Destination):
     kind: Literal["pagent"] = Field(description="pagent")
     api_version: Literal["v1", "v2"] = Field(default="v1", description="pagent: API version")
     goals: dict[str, str] = Field(
-        default_factory=dict, description="pagent: conversion name → goal UUID when the session has none"
+        default_factory=dict,
+        description="pagent: conversion name → goal UUID; wins over the goal the browser session "
+        "captured, which is used only for a name without one here",
     )
 
     @field_validator("goals")
     @classmethod
     def _goal_uuids(cls, goals: dict[str, str]) -> dict[str, str]:
-        # pagent answers 400 for a goal that is not a UUID: every job would be rejected.
-        bad = [name for name, goal in goals.items() if not _is_uuid(goal)]
+        # pagent answers 400 for a goal that is not a UUID: every job would be rejected. A UUID is
+        # sent in its canonical form (lowercase, hyphenated), whatever form the config wrote it in.
+        canonical = {name: _canonical_uuid(goal) for name, goal in goals.items()}
+        bad = [name for name, goal in canonical.items() if goal is None]
         if bad:
             raise ValueError(f"goal of {', '.join(sorted(bad))} is not a UUID (pagent goals are UUIDs)")
-        return goals
+        return {name: goal for name, goal in canonical.items() if goal is not None}
 
     def goal(self, conversion: Conversion) -> str | None:
-        """The pagent goal: the browser session's own, else the config's for this conversion name."""
-        return conversion.attribution.pagent.conversion_id or self.goals.get(conversion.name)
+        """The pagent goal: the config's for this conversion name, else the browser session's own.
+        pagent's conversion_id is "the goal matching the label", and the label is this
+        conversion's name: a session captured for another goal (say on the purchase page, for a
+        conversion that is a signup) must not send that goal under this label."""
+        return self.goals.get(conversion.name) or conversion.attribution.pagent.conversion_id
 
     def missing(self, conversion: Conversion) -> str | None:
         session = conversion.attribution.pagent
@@ -51,12 +58,11 @@ class PagentDestination(Destination):
         return None if self.goal(conversion) else "missing_pagent_goal"
 
 
-def _is_uuid(text: str) -> bool:
+def _canonical_uuid(text: str) -> str | None:
     try:
-        uuid.UUID(text)
+        return str(uuid.UUID(text))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def build_event(destination: PagentDestination, conversion: Conversion) -> VendorEvent:

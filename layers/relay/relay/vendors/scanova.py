@@ -2,13 +2,13 @@
 
 POST /server-events (one event) or /server-events/batch (up to 100, per-event accepted /
 rejected results), `X-API-Key`. The event id is the conversion id (a UUID), so Scanova
-dedupes retries: a duplicate is a success. 401/403/422 are permanent; a 422 for a whole
+dedupes retries: a duplicate is a success, and so is any 2xx that does not say "rejected"
+(see _single). 401/403/422 are permanent; a 422 for a whole
 batch is split to isolate the bad event(s); 429 waits for Retry-After.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -18,10 +18,12 @@ from relay.errors import PermanentDeliveryError, UnansweredDeliveryError
 from relay.models import Conversion
 from relay.vendors.answers import clean_message, describe
 from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutcome, properties_of
+from relay.vendors.http import json_bytes
 from relay.vendors.spec import Destination, VendorSpec
 
 MAX_BATCH = 100
-MAX_PROPERTIES_BYTES = 10 * 1024
+# "properties … Max 10 KB": read strictly as 10,000 bytes, measured as sent (relay.vendors.http).
+MAX_PROPERTIES_BYTES = 10_000
 
 
 class ScanovaDestination(Destination):
@@ -68,7 +70,8 @@ def build_event(destination: ScanovaDestination, conversion: Conversion) -> Vend
 
 
 def within_size(properties: dict[str, Any], limit: int) -> dict[str, Any]:
-    """Drop the largest properties until the object fits Scanova's 10 KB (compact UTF-8 JSON)."""
+    """Drop the largest properties until the object fits Scanova's 10 KB as it goes on the wire
+    (relay.vendors.http.json_bytes: spaces after separators, non-ASCII escaped)."""
     kept = dict(properties)
     while kept and _size(kept) > limit:
         del kept[max(kept, key=lambda key: _size({key: kept[key]}))]
@@ -76,7 +79,7 @@ def within_size(properties: dict[str, Any], limit: int) -> dict[str, Any]:
 
 
 def _size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    return len(json_bytes(value))
 
 
 class ScanovaClient(VendorClient):
@@ -92,29 +95,38 @@ class ScanovaClient(VendorClient):
         events = [job[0] for job in batch]
         if len(events) == 1:
             answer = self._post("/server-events", events[0], headers)
-            return [_single(answer.status_code, answer.json())]
+            try:
+                body = answer.json()
+            except ValueError:  # an empty or unreadable 2xx: still a 2xx (see _single)
+                body = None
+            return [_single(answer.status_code, body)]
         answer = self._post("/server-events/batch", {"events": events}, headers)
         by_index = {r.get("index"): r for r in answer.json().get("results", []) if isinstance(r, dict)}
         return [_result(answer.status_code, by_index.get(index)) for index in range(len(events))]
 
 
 def _single(status: int, body: Any) -> VendorOutcome:
-    verdict = body.get("status") if isinstance(body, dict) else None
-    if verdict in ("accepted", "duplicate"):
-        return Accepted(status, duplicate=verdict == "duplicate")
-    return UnansweredDeliveryError(f"unexpected answer status {verdict!r}", status=status)
+    """A 2xx for one event is delivered unless its answer says "rejected". Only the accepted
+    answer is documented; the duplicate one is "200 … marked as a duplicate", shape unshown, so
+    `"status": "duplicate"` or `"duplicate": true` says so, and an unknown status or an empty or
+    unreadable body is delivered too: the event id dedupes, so nothing is lost or counted twice,
+    whereas retrying it would only end in the DLQ."""
+    if not isinstance(body, dict):
+        return Accepted(status)
+    if body.get("status") == "rejected":
+        return PermanentDeliveryError(
+            # The status Scanova answers for this error on its own (a validation error).
+            "rejected",
+            status=422,
+            vendor_message=clean_message(describe(body.get("detail"))),
+        )
+    return Accepted(status, duplicate=body.get("status") == "duplicate" or body.get("duplicate") is True)
 
 
 def _result(status: int, result: dict[str, Any] | None) -> VendorOutcome:
+    """One event's entry in the batch answer's documented per-event `results` (by `index`)."""
     if result is None:
         return UnansweredDeliveryError("no result for this event in the batch answer", status=status)
-    if result.get("status") == "rejected":
-        return PermanentDeliveryError(
-            # The status Scanova answers for this error on its own (a validation error).
-            "rejected in batch",
-            status=422,
-            vendor_message=clean_message(describe(result.get("detail"))),
-        )
     return _single(status, result)
 
 
