@@ -286,12 +286,15 @@ def vendor_amounts(relays: Relays, job: DeliveryJob) -> dict[str, Any]:
 def expected_amounts(major: Decimal, currency: str, kind: str) -> dict[str, Any]:
     """What each vendor documents for an amount, computed from the major amount alone: Scanova a
     major-unit float, pagent hundredths of the major unit, Scalev major units (an integer when
-    whole), QuickLizard the unit price (one product line) as a float."""
+    whole; IDR always whole rupiah, half to even, as Scalev asks), QuickLizard the unit price (one
+    product line) as a float."""
     if kind == "scanova":
         return {"amount": float(major), "currency": currency}
     if kind == "pagent":
         return {"cents": int((major * 100).to_integral_value(ROUND_HALF_EVEN))}
     if kind == "scalev":
+        if currency == "IDR":
+            return {"amount": int(major.to_integral_value(ROUND_HALF_EVEN)), "currency": currency}
         whole = major == major.to_integral_value()
         return {"amount": int(major) if whole else float(major), "currency": currency}
     return {"prices": [float(major)]}
