@@ -25,7 +25,8 @@ from relay.errors import (
 )
 from relay.settings import DeliverSettings
 from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutcome
-from relay.vendors.http import Transport, json_bytes
+from relay.vendors.http import Transport
+from relay.vendors.wire import json_bytes
 from requests.adapters import BaseAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 

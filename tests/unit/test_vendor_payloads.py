@@ -13,8 +13,8 @@ from relay.config import parse_destination
 from relay.errors import MissingRequirementError
 from relay.models import Attribution, Consent, Conversion, Identity, Item, Money, PagentSession, SourceRef
 from relay.vendors import pagent, quicklizard, scalev, scanova
-from relay.vendors.http import json_bytes
 from relay.vendors.stripe_line_items import StripeLineItems, _item
+from relay.vendors.wire import json_bytes
 
 HASH = "b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514"
 GOAL = "3f9a3c1e-8d2b-4a57-9c1e-2b7d5e4f6a10"

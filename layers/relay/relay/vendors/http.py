@@ -12,14 +12,13 @@ relay's delivery errors (relay.errors), so callers decide by type, never by text
 - read timeout or a connection dropped after the request went out → UnansweredDeliveryError
   (the vendor may have taken it).
 
-A JSON body is serialised here by `json_bytes`, the one serialisation a vendor receives, so
-that a vendor module can measure a field against a documented size limit exactly as it goes
-on the wire (Scanova's properties).
+A JSON body is serialised by `relay.vendors.wire.json_bytes`, the one serialisation a vendor
+receives, so that a vendor module can measure a field against a documented size limit exactly
+as it goes on the wire (Scanova's properties).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from typing import Any
 import requests
 from relay.errors import PermanentDeliveryError, TransientDeliveryError, UnansweredDeliveryError
 from relay.vendors.answers import clean_message, describe
+from relay.vendors.wire import json_bytes
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 CONNECT_TIMEOUT_SECONDS = 3.05  # just over a TCP retransmission window
@@ -86,12 +86,6 @@ class Transport:
         if self._observe is not None:
             self._observe(destination, (time.perf_counter() - started) * 1000)
         return check_status(response)
-
-
-def json_bytes(body: Any) -> bytes:
-    """A JSON body as it is sent: what requests' `json=` sends (json.dumps' default separators,
-    non-ASCII escaped as \\uXXXX, no NaN), UTF-8."""
-    return json.dumps(body, allow_nan=False).encode("utf-8")
 
 
 def check_status(response: requests.Response) -> requests.Response:

@@ -18,8 +18,8 @@ from relay.errors import PermanentDeliveryError, UnansweredDeliveryError
 from relay.models import Conversion
 from relay.vendors.answers import clean_message, describe
 from relay.vendors.client import Accepted, VendorClient, VendorEvent, VendorOutcome, properties_of
-from relay.vendors.http import json_bytes
 from relay.vendors.spec import Destination, VendorSpec
+from relay.vendors.wire import json_bytes
 
 MAX_BATCH = 100
 # "properties … Max 10 KB": read strictly as 10,000 bytes, measured as sent (relay.vendors.http).
@@ -71,7 +71,7 @@ def build_event(destination: ScanovaDestination, conversion: Conversion) -> Vend
 
 def within_size(properties: dict[str, Any], limit: int) -> dict[str, Any]:
     """Drop the largest properties until the object fits Scanova's 10 KB as it goes on the wire
-    (relay.vendors.http.json_bytes: spaces after separators, non-ASCII escaped)."""
+    (relay.vendors.wire.json_bytes: spaces after separators, non-ASCII escaped)."""
     kept = dict(properties)
     while kept and _size(kept) > limit:
         del kept[max(kept, key=lambda key: _size({key: kept[key]}))]
