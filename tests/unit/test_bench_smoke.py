@@ -48,8 +48,9 @@ def test_the_quick_ingest_benchmark_runs_and_writes_its_json(tmp_path):
         "warm_floor_median_ms",
     } <= set(record["figures"])
     assert set(record["goals"]) == {"cold_init_ratio", "warm_handler_median_ms"}
-    budget = record["figures"].pop("cold_init_relay_budget_ms")  # negative when the libraries exceed the goal
-    assert isinstance(budget, float)
+    # Differences of two timings (one sample each in a quick run): any sign
+    for difference in ("cold_init_relay_budget_ms", "cold_init_relay_share_ms"):
+        assert isinstance(record["figures"].pop(difference), float)
     assert all(value > 0 for value in record["figures"].values())
 
 
