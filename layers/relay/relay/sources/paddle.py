@@ -7,7 +7,9 @@ the notification destination's secret key. The tolerance is Paddle's SDK default
 Built-in rules:
 - transaction.completed with a non-zero grand total → purchase, keyed by the transaction id:
   `details.totals.grand_total` (minor units, a string) in `currency_code`, items from
-  `items[].price` (product id, unit price in minor units) and quantity; renewals
+  `details.line_items[]`: product id and name, quantity, and the unit's sale price before tax
+  (`unit_totals.subtotal - unit_totals.discount`, Paddle's per-unit breakdown in the
+  transaction's currency, as Stripe's checkout items are counted); renewals
   (origin `subscription_recurring`) take the configured renewal name (default "renewal").
 - subscription.created in trial → signup, keyed by the subscription id.
 Attribution is read from `custom_data` (what Paddle.js checkout passes through), e.g.
@@ -54,12 +56,15 @@ _TRANSACTION = {
         amount_minor="data.details.totals.grand_total",
         currency="data.currency_code || data.details.totals.currency_code",
     ),
+    # What was charged per unit, in the transaction's currency: `details.line_items`, not `items`
+    # (catalogue prices, possibly in another currency, before discounts, named by price label).
     "items": ItemsSpec(
-        path="data.items",
-        product_id="price.product_id",
+        path="data.details.line_items",
+        product_id="product.id || price.product_id",
         quantity="quantity",
-        unit_amount_minor="price.unit_price.amount",
-        name="price.name",
+        unit_amount_minor="unit_totals.subtotal",
+        unit_discount_minor="unit_totals.discount",
+        name="product.name",
     ),
 }
 
