@@ -173,6 +173,26 @@ def test_a_recurring_transaction_is_a_renewal_under_the_configured_name():
     assert named.name == "subscription_renewal"
 
 
+@pytest.mark.parametrize(
+    ("origin", "name"),
+    [
+        ("subscription_recurring", "renewal"),  # a billing cycle
+        ("subscription_update", "renewal"),  # a plan change billed now (proration)
+        ("subscription_charge", "purchase"),  # a one-time charge: something new is sold
+        ("web", "purchase"),  # a checkout
+        ("api", "purchase"),
+    ],
+)
+def test_the_origin_says_whether_a_transaction_is_a_renewal(origin: str, name: str):
+    # Given a completed transaction created as `origin` says
+    transaction = testkit.paddle_transaction(origin=origin)
+    # When it is mapped
+    (conversion,) = convert(testkit.paddle_notification("transaction.completed", transaction))
+    # Then it is a renewal only for the subscription's recurring items
+    assert conversion.name == name
+    assert conversion.conversion_id == conversion_id("paddle", transaction["id"], name)
+
+
 def test_a_zero_total_transaction_is_not_a_purchase():
     free = testkit.paddle_transaction()
     free["details"]["totals"]["grand_total"] = "0"

@@ -9,8 +9,10 @@ Built-in rules:
   `details.totals.grand_total` (minor units, a string) in `currency_code`, items from
   `details.line_items[]`: product id and name, quantity, and the unit's sale price before tax
   (`unit_totals.subtotal - unit_totals.discount`, Paddle's per-unit breakdown in the
-  transaction's currency, as Stripe's checkout items are counted); renewals
-  (origin `subscription_recurring`) take the configured renewal name (default "renewal").
+  transaction's currency, as Stripe's checkout items are counted); renewals (origin
+  `subscription_recurring`, or `subscription_update`: a plan change billed now) take the
+  configured renewal name (default "renewal"); a one-time charge on a subscription
+  (`subscription_charge`) is a purchase.
 - subscription.created in trial → signup, keyed by the subscription id.
 Attribution is read from `custom_data` (what Paddle.js checkout passes through), e.g.
 `custom_data.scan_session_id`; the customer id is the external id.
@@ -47,7 +49,10 @@ from relay.sources.spec import SourceSpec
 
 DEFAULT_TOLERANCE_SECONDS = 5
 _COMPLETED = "transaction.completed"
-_RENEWAL = "data.origin == 'subscription_recurring'"
+# A subscription's recurring items billed again (its cycle) or changed now (proration): as
+# Stripe's subscription_cycle/update invoices. A one-time charge on a subscription
+# (`subscription_charge`, since 2023-07-10) sells something new, so it is a purchase.
+_RENEWAL = "contains(['subscription_recurring', 'subscription_update'], data.origin || '')"
 _PAID = "data.details.totals.grand_total != '0' && data.details.totals.grand_total != null"
 _TRANSACTION = {
     "order_key": "data.id",
