@@ -548,6 +548,32 @@ def test_a_captured_shopify_body_replayed_under_new_headers_queues_nothing(start
     assert relay.jobs() == []
 
 
+@pytest.mark.parametrize(
+    ("topic", "body"),
+    [
+        ("orders/delete", {"id": 450789469}),
+        ("shop/redact", {"shop_id": 954889, "shop_domain": "{shop}.myshopify.com"}),
+        (
+            "customers/redact",
+            {
+                "shop_id": 954889,
+                "shop_domain": "{shop}.myshopify.com",
+                "customer": {"id": 191167, "email": "john@example.com", "phone": "555-625-1199"},
+                "orders_to_redact": [299938, 280263, 220458],
+            },
+        ),
+    ],
+)
+def test_a_shopify_topic_without_a_rule_is_ignored_not_parked(start, topic, body):
+    # Given the Shopify function with the local config (no rule for these topics)
+    relay = start("shopify")
+    # When Shopify's documented body of the topic arrives, signed
+    status, answer = relay.post(testkit.signed_shopify_http_event(body, topic=topic))
+    # Then it is ignored (Shopify stops retrying), nothing parked or queued
+    assert (status, answer["status"], answer["reason"]) == (200, "ignored", "unsupported_event_type")
+    assert relay.jobs() == []
+
+
 def test_a_shopify_order_converts_exactly_with_its_items_and_landing_attribution(start):
     relay = start("shopify")
     assert relay.post(signed("shopify", testkit.shopify_order(total_price="0.30")))[0] == 200
