@@ -1,4 +1,4 @@
-"""Pipedrive webhooks v2 notifications (Basic auth, no signature) and the committed samples."""
+"""Pipedrive webhooks v2 notifications (and v1 bodies), Basic auth (no signature), the committed samples."""
 
 from __future__ import annotations
 
@@ -111,6 +111,79 @@ def pipedrive_person(*, person_id: int = PIPEDRIVE_PERSON_ID) -> dict[str, Any]:
 def pipedrive_deal_won(**deal: Any) -> dict[str, Any]:
     """A change.deal notification of a deal that was open and is now won."""
     return pipedrive_notification("change", "deal", pipedrive_deal(**deal), {"status": "open", "stage_id": 4})
+
+
+def pipedrive_v1_notification(
+    action: str, obj: str, current: dict[str, Any] | None, previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A webhooks v1 body as Pipedrive documents it: meta with the object's id and epoch seconds,
+    `current` with custom fields at its root (by their 40-hex keys), `previous` the old object."""
+    object_id = (current or previous or {}).get("id")
+    return {
+        "v": 1,
+        "matches_filters": {"current": []},
+        "meta": {
+            "v": 1,
+            "action": action,
+            "object": obj,
+            "id": object_id,
+            "company_id": 12882925,
+            "user_id": 18487521,
+            "host": "company.pipedrive.com",
+            "timestamp": 1767225600,  # 2026-01-01T00:00:00Z
+            "timestamp_micro": 1767225600000000,
+            "permitted_user_ids": [18487521],
+            "trans_pending": False,
+            "is_bulk_update": False,
+            "pipedrive_service_name": False,
+            "change_source": "app",
+            "matches_filters": {"current": []},
+            "webhook_id": "98",
+        },
+        "current": current,
+        "previous": previous,
+        "retry": 0,
+        "event": f"{action}.{obj}",
+    }
+
+
+def pipedrive_v1_deal(status: str = "won") -> dict[str, Any]:
+    """Deal data as webhooks v1 sends it: API-style times, custom fields at the root (one unset)."""
+    deal = {
+        "id": PIPEDRIVE_DEAL_ID,
+        "title": "Annual plan",
+        "value": 1499.99,
+        "currency": "EUR",
+        "status": status,
+        "stage_id": 5,
+        "pipeline_id": 1,
+        "person_id": PIPEDRIVE_PERSON_ID,
+        "org_id": 2,
+        "user_id": 18487521,
+        "add_time": "2025-12-20 09:00:00",
+        "update_time": "2026-01-01 00:00:00",
+        "won_time": "2026-01-01 00:00:00" if status == "won" else None,
+        "lost_reason": None,
+    }
+    fields = {key: ATTRIBUTION_METADATA[name] for name, key in PIPEDRIVE_DEAL_FIELDS.items()}
+    return {**deal, **fields, "0123456789abcdef0123456789abcdef01234567": None}
+
+
+def pipedrive_v1_person() -> dict[str, Any]:
+    """Person data as webhooks v1 sends it: `email`/`phone` lists, related ids as objects."""
+    return {
+        "id": PIPEDRIVE_PERSON_ID,
+        "name": "Jenny Rosen",
+        "first_name": "Jenny",
+        "last_name": "Rosen",
+        "email": [{"label": "work", "value": CUSTOMER_DETAILS["email"], "primary": True}],
+        "phone": [{"label": "mobile", "value": CUSTOMER_DETAILS["phone"], "primary": True}],
+        "org_id": {"name": "Rosen & Co", "value": 2},
+        "owner_id": {"id": 18487521, "name": "Owner", "value": 18487521},
+        "add_time": "2026-01-01 00:00:00",
+        "update_time": "2026-01-01 00:00:00",
+        PIPEDRIVE_PERSON_FIELDS["scan_session_id"]: ATTRIBUTION_METADATA["scan_session_id"],
+    }
 
 
 def signed_pipedrive_http_event(

@@ -168,9 +168,11 @@ def purchase(relays: Relays, provider: str, major: Decimal, currency: str) -> di
         data = testkit.paddle_transaction(transaction_id=f"txn_money_{n}")
         data["currency_code"] = currency
         data["details"]["totals"].update(grand_total=minor, currency_code=currency)
-        data["items"] = [data["items"][0]]
-        data["items"][0]["quantity"] = 1
-        data["items"][0]["price"]["unit_price"] = {"amount": minor, "currency_code": currency}
+        # One line item, charged at the whole amount (what the relay reads items from)
+        line = data["details"]["line_items"][0]
+        unit = {"subtotal": minor, "discount": "0", "tax": "0", "total": minor}
+        line.update(quantity=1, unit_totals=unit, totals=dict(unit))
+        data["details"]["line_items"] = [line]
         document = testkit.paddle_notification("transaction.completed", data, event_id=f"evt_money_{n}")
     elif provider == "shopify":
         text = str(major)  # a decimal string in the shop currency

@@ -440,10 +440,29 @@ def test_a_pipedrive_retry_is_a_duplicate(start):
     assert relay.jobs() == []
 
 
-def test_pipedrive_v1_webhooks_are_parked_with_a_hint(start):
+def test_a_deal_won_through_a_v1_webhook_is_relayed_and_its_v2_twin_is_a_duplicate(start):
+    # Given a deal won, reported by a v1 webhook (Pipedrive runs v1 and v2 side by side)
     relay = start("pipedrive")
-    status, answer = relay.post(signed("pipedrive", {"v": 1, "meta": {"action": "updated"}, "current": {}}))
-    assert (status, answer["status"]) == (200, "parked") and "version 2.0" in answer["detail"]
+    v1 = testkit.pipedrive_v1_notification(
+        "updated", "deal", testkit.pipedrive_v1_deal(), testkit.pipedrive_v1_deal(status="open")
+    )
+    status, answer = relay.post(signed("pipedrive", v1))
+    # Then it is the purchase a v2 webhook makes, queued with its exact amount and attribution
+    assert (status, answer["status"], answer["jobs"] > 0) == (200, "accepted", True), answer
+    (_, job, _), *_ = relay.jobs()
+    assert job.conversion.conversion_id == conversion_id("pipedrive", "9101", "purchase")
+    assert (job.conversion.value.amount_minor, job.conversion.value.currency) == (149999, "EUR")
+    assert job.conversion.attribution.scan_session_id == testkit.SCAN_SESSION_ID
+    # When a v2 webhook reports the same deal won, Then it is a duplicate and nothing more is queued
+    status, answer = relay.post(signed("pipedrive", testkit.pipedrive_deal_won()))
+    assert (status, answer.get("duplicate")) == (200, True)
+    assert relay.jobs() == []
+
+
+def test_a_pipedrive_v1_body_without_meta_is_parked(start):
+    relay = start("pipedrive")
+    status, answer = relay.post(signed("pipedrive", {"v": 1, "current": {"id": 1}, "event": "added.person"}))
+    assert (status, answer["status"], answer["reason"]) == (200, "parked", "malformed_payload")
 
 
 # --------------------------------------------------------------------------- Paddle
@@ -545,6 +564,32 @@ def test_a_captured_shopify_body_replayed_under_new_headers_queues_nothing(start
     assert relay.post(new_delivery) == (200, {**first[1], "duplicate": True})
     status, answer = relay.post(as_signup)
     assert (status, answer["status"], answer["reason"]) == (200, "parked", "malformed_payload")
+    assert relay.jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("topic", "body"),
+    [
+        ("orders/delete", {"id": 450789469}),
+        ("shop/redact", {"shop_id": 954889, "shop_domain": "{shop}.myshopify.com"}),
+        (
+            "customers/redact",
+            {
+                "shop_id": 954889,
+                "shop_domain": "{shop}.myshopify.com",
+                "customer": {"id": 191167, "email": "john@example.com", "phone": "555-625-1199"},
+                "orders_to_redact": [299938, 280263, 220458],
+            },
+        ),
+    ],
+)
+def test_a_shopify_topic_without_a_rule_is_ignored_not_parked(start, topic, body):
+    # Given the Shopify function with the local config (no rule for these topics)
+    relay = start("shopify")
+    # When Shopify's documented body of the topic arrives, signed
+    status, answer = relay.post(testkit.signed_shopify_http_event(body, topic=topic))
+    # Then it is ignored (Shopify stops retrying), nothing parked or queued
+    assert (status, answer["status"], answer["reason"]) == (200, "ignored", "unsupported_event_type")
     assert relay.jobs() == []
 
 

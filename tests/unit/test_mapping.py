@@ -91,6 +91,30 @@ def test_a_rule_maps_a_payload_to_a_conversion():
     assert conversion.source.event_id == "evt_9"
 
 
+def test_a_unit_discount_is_taken_off_the_unit_price():
+    # Given a rule whose lines carry a unit price and a unit discount in minor units
+    discounted = RULE.model_copy(
+        update={
+            "items": ItemsSpec(
+                path="lines", product_id="sku", unit_amount_minor="unit.price", unit_discount_minor="unit.off"
+            )
+        }
+    )
+    lines = [
+        {"sku": "tee", "unit": {"price": "500", "off": "50"}},
+        {"sku": "mug", "unit": {"price": "999"}},  # no discount: the price as it is
+        {"sku": "gift", "unit": {"price": "100", "off": "150"}},  # more off than the price: no price
+    ]
+    # When it is mapped
+    conversion = apply_rule(discounted, Source(), event(payload={**PAYLOAD, "lines": lines}))
+    # Then each unit price is the price less its discount
+    assert [(i.product_id, i.unit_amount_minor) for i in conversion.items] == [
+        ("tee", 450),
+        ("mug", 999),
+        ("gift", None),
+    ]
+
+
 def test_identity_is_normalized_and_hashed_here():
     identity = apply_rule(RULE, Source(), event()).identity
     assert identity.email == pii.sha256_hex("jenny.rosen@example.com")

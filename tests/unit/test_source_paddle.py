@@ -126,10 +126,11 @@ def test_a_completed_transaction_is_a_purchase_of_its_grand_total_and_items():
     assert purchase.name == "purchase"
     assert purchase.conversion_id == conversion_id("paddle", "txn_01hv8wptq8987qeep44cyrewp9", "purchase")
     assert (purchase.value.amount_minor, purchase.value.currency) == (65215, "USD")
-    assert [(i.product_id, i.quantity, i.unit_amount_minor) for i in purchase.items] == [
-        ("pro_01gsz4t5hdjse780zja8vvr7jg", 10, 3000),
-        ("pro_01h1vjes1y163xfj1rh1tkfb65", 1, 10000),
-        ("pro_01gsz97mq9pa4fkyy0wqenepkz", 1, 19900),
+    # Then the items are the line items as charged: product, quantity, unit price before tax
+    assert [(i.product_id, i.quantity, i.unit_amount_minor, i.name) for i in purchase.items] == [
+        ("pro_01gsz4t5hdjse780zja8vvr7jg", 10, 3000, "AeroEdit Pro"),
+        ("pro_01h1vjes1y163xfj1rh1tkfb65", 1, 10000, "Analytics addon"),
+        ("pro_01gsz97mq9pa4fkyy0wqenepkz", 1, 19900, "Custom domains"),
     ]
     assert purchase.occurred_at.isoformat().startswith("2024-04-12T10:18:48")  # billed_at
     assert purchase.identity.external_id == pii.hash_external_id("ctm_01hv6y1jedq4p1n0yqn5ba3ky4")
@@ -137,6 +138,28 @@ def test_a_completed_transaction_is_a_purchase_of_its_grand_total_and_items():
     assert purchase.attribution.scan_session_id == testkit.SCAN_SESSION_ID
     assert purchase.attribution.pagent.user_id == testkit.PAGENT_SESSION["user_id"]
     assert purchase.attribution.ttclid == testkit.ATTRIBUTION_METADATA["ttclid"]
+
+
+def test_items_are_charged_in_the_transactions_currency_after_discount_before_tax():
+    # Given the SDK's transaction billed in EUR (its catalogue prices stay USD) with 10% off
+    # the seats: Paddle's per-unit breakdown says what one unit was charged
+    transaction = testkit.paddle_transaction()
+    transaction["currency_code"] = "EUR"
+    transaction["details"]["totals"]["currency_code"] = "EUR"
+    seats, addon, _domains = transaction["details"]["line_items"]
+    seats["unit_totals"] = {"subtotal": "2790", "discount": "279", "tax": "223", "total": "2734"}
+    # and a line item that carries the price's product id only
+    addon["price"] = {"product_id": addon.pop("product")["id"]}
+    assert transaction["items"][0]["price"]["unit_price"] == {"amount": "3000", "currency_code": "USD"}
+    # When it is mapped
+    (purchase,) = convert(testkit.paddle_notification("transaction.completed", transaction))
+    # Then every item is in EUR: the seat's sale price is subtotal - discount, tax left out
+    assert purchase.value.currency == "EUR"
+    assert [(i.product_id, i.quantity, i.unit_amount_minor, i.name) for i in purchase.items] == [
+        ("pro_01gsz4t5hdjse780zja8vvr7jg", 10, 2511, "AeroEdit Pro"),
+        ("pro_01h1vjes1y163xfj1rh1tkfb65", 1, 10000, None),
+        ("pro_01gsz97mq9pa4fkyy0wqenepkz", 1, 19900, "Custom domains"),
+    ]
 
 
 def test_a_recurring_transaction_is_a_renewal_under_the_configured_name():
@@ -148,6 +171,26 @@ def test_a_recurring_transaction_is_a_renewal_under_the_configured_name():
         Source(renewal_name="subscription_renewal"),
     )
     assert named.name == "subscription_renewal"
+
+
+@pytest.mark.parametrize(
+    ("origin", "name"),
+    [
+        ("subscription_recurring", "renewal"),  # a billing cycle
+        ("subscription_update", "renewal"),  # a plan change billed now (proration)
+        ("subscription_charge", "purchase"),  # a one-time charge: something new is sold
+        ("web", "purchase"),  # a checkout
+        ("api", "purchase"),
+    ],
+)
+def test_the_origin_says_whether_a_transaction_is_a_renewal(origin: str, name: str):
+    # Given a completed transaction created as `origin` says
+    transaction = testkit.paddle_transaction(origin=origin)
+    # When it is mapped
+    (conversion,) = convert(testkit.paddle_notification("transaction.completed", transaction))
+    # Then it is a renewal only for the subscription's recurring items
+    assert conversion.name == name
+    assert conversion.conversion_id == conversion_id("paddle", transaction["id"], name)
 
 
 def test_a_zero_total_transaction_is_not_a_purchase():

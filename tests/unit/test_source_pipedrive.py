@@ -1,5 +1,5 @@
-"""relay.sources.pipedrive: Basic auth with rotated credentials, webhooks v2 parsing, the dedup key,
-the won transition, custom-field attribution and exact amounts.
+"""relay.sources.pipedrive: Basic auth with rotated credentials, webhooks v2 parsing (v1 bodies read
+as v2), the dedup key, the won transition, custom-field attribution and exact amounts.
 
 Tests read Given / When / Then in their comments or names.
 """
@@ -131,10 +131,78 @@ def test_a_deal_becoming_won_is_keyed_by_the_deal():
     assert SOURCE.parse(request(still_won))[0].event_id != "deal:9101:won"
 
 
-def test_webhooks_v1_are_refused_with_a_hint():
-    v1 = {"v": 1, "event": "updated.deal", "meta": {"action": "updated", "object": "deal"}, "current": {}}
-    with pytest.raises(PayloadError, match=r"version 2\.0"):
-        SOURCE.parse(request(v1))
+# --- webhooks v1 ----------------------------------------------------------------------------------
+
+
+def test_a_v1_deal_won_is_the_purchase_a_v2_webhook_makes():
+    # Given the deal won through a v1 webhook (previous is the whole old deal) and through v2
+    before = testkit.pipedrive_v1_deal(status="open")
+    v1 = testkit.pipedrive_v1_notification("updated", "deal", testkit.pipedrive_v1_deal(), before)
+    v2 = testkit.pipedrive_deal_won()
+    # When both are read
+    (v1_event,) = SOURCE.parse(request(v1))
+    (v2_event,) = SOURCE.parse(request(v2))
+    # Then the v1 body reads as v2's change.deal about the deal, under the same claim key
+    assert (v1_event.event_type, v1_event.object_id) == ("change.deal", "9101")
+    assert v1_event.event_id == v2_event.event_id == "deal:9101:won"
+    assert v1_event.occurred_at == v2_event.occurred_at
+    assert v1_event.payload["meta"]["timestamp"] == "2026-01-01T00:00:00Z"
+    # And it makes the same purchase: exact amount, the person, attribution from custom fields
+    (purchase,) = convert(v1)
+    (same,) = convert(v2)
+    assert purchase.conversion_id == same.conversion_id == conversion_id("pipedrive", "9101", "purchase")
+    assert (purchase.value.amount_minor, purchase.value.currency) == (149999, "EUR")
+    assert purchase.occurred_at == same.occurred_at
+    assert purchase.identity.external_id == pii.hash_external_id("301")
+    assert purchase.attribution.scan_session_id == testkit.SCAN_SESSION_ID
+    assert purchase.attribution.pagent.session_id == testkit.PAGENT_SESSION["session_id"]
+
+
+def test_a_v1_person_added_is_the_lead_a_v2_webhook_makes_under_one_key():
+    # Given a person added, through v1 (email/phone lists, ids as objects) and through v2
+    v1 = testkit.pipedrive_v1_notification("added", "person", testkit.pipedrive_v1_person())
+    v2 = testkit.pipedrive_notification("create", "person", testkit.pipedrive_person())
+    # Then both claim the creation of that person once
+    keys = {SOURCE.parse(request(n))[0].event_id for n in (v1, v2)}
+    assert keys == {"person:301:create"}
+    # And the v1 body makes the same lead, with the primary email, phone and attribution
+    (lead,) = convert(v1)
+    (same,) = convert(v2)
+    assert lead.conversion_id == same.conversion_id
+    assert (lead.identity.email, lead.identity.phone) == (same.identity.email, same.identity.phone)
+    assert lead.identity.external_id == pii.hash_external_id("301")
+    assert lead.attribution.scan_session_id == testkit.SCAN_SESSION_ID
+
+
+@pytest.mark.parametrize(
+    ("action", "current", "previous", "event_type", "conversions"),
+    [
+        # won stays won: not another purchase
+        (
+            "updated",
+            testkit.pipedrive_v1_deal(),
+            {**testkit.pipedrive_v1_deal(), "title": "Plan"},
+            "change.deal",
+            0,
+        ),
+        ("merged", testkit.pipedrive_v1_deal(), testkit.pipedrive_v1_deal(status="open"), "change.deal", 1),
+        ("deleted", None, testkit.pipedrive_v1_deal(), "delete.deal", 0),
+        ("added", testkit.pipedrive_v1_deal(status="open"), None, "create.deal", 0),
+    ],
+)
+def test_v1_actions_read_as_v2_actions(action, current, previous, event_type, conversions):
+    # Given a v1 body of each action
+    body = testkit.pipedrive_v1_notification(action, "deal", current, previous)
+    # When it is read
+    (event,) = SOURCE.parse(request(body))
+    # Then it is v2's action about the deal, and only a deal becoming won is a purchase
+    assert (event.event_type, event.object_id) == (event_type, "9101")
+    assert len(convert(body)) == conversions
+
+
+def test_a_v1_body_without_meta_is_refused():
+    with pytest.raises(PayloadError, match="meta"):
+        SOURCE.parse(request({"v": 1, "current": {"id": 1}, "event": "added.person"}))
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from relay import pii
 from relay.config import Source, parse_destination
 from relay.errors import MissingSignatureError, PayloadError, SignatureError
 from relay.ingest.edge import WebhookRequest
-from relay.ingest.mapping import map_event
+from relay.ingest.mapping import handled_event_types, ignore_reason, map_event
 from relay.models import DeliveryJob, conversion_id
 from relay.sources.shopify import DEFAULTS, SOURCE, builtin_rules, derived, paid_order_key
 from relay.vendors import scalev
@@ -232,6 +232,65 @@ def test_topics_without_rules_are_not_held_to_a_shape():
         request({"admin_graphql_api_id": "gid://shopify/BulkOperation/1"}, "bulk_operations/finish")
     )
     assert (event.event_type, event.object_id) == ("bulk_operations/finish", None)
+
+
+# Shopify's documented bodies of topics the relay has no rule for: orders/delete, orders/edited,
+# and the mandatory compliance topics (shopify.dev, "Privacy law compliance").
+UNHANDLED = {
+    "orders/delete": {"id": 450789469},
+    "orders/edited": {
+        "order_edit": {
+            "id": 78912328,
+            "app_id": None,
+            "created_at": "2026-01-01T12:00:00-05:00",
+            "notify_customer": False,
+            "order_id": 450789469,
+            "staff_note": "",
+            "user_id": None,
+            "line_items": {"additions": [{"id": 466157049, "delta": 1}], "removals": []},
+        }
+    },
+    "customers/data_request": {
+        "shop_id": 954889,
+        "shop_domain": "{shop}.myshopify.com",
+        "orders_requested": [299938, 280263, 220458],
+        "customer": {"id": 191167, "email": "john@example.com", "phone": "555-625-1199"},
+        "data_request": {"id": 9999},
+    },
+    "customers/redact": {
+        "shop_id": 954889,
+        "shop_domain": "{shop}.myshopify.com",
+        "customer": {"id": 191167, "email": "john@example.com", "phone": "555-625-1199"},
+        "orders_to_redact": [299938, 280263, 220458],
+    },
+    "shop/redact": {"shop_id": 954889, "shop_domain": "{shop}.myshopify.com"},
+}
+
+
+@pytest.mark.parametrize("topic", sorted(UNHANDLED))
+def test_topics_without_a_rule_are_ignored_whatever_their_body(topic: str):
+    # Given the source as its function configures it (the built-in rules only)
+    source = Source()
+    spec = SOURCE.configure(source, None)
+    # When Shopify's own body of a topic the relay does not handle arrives
+    (event,) = spec.parse(request(UNHANDLED[topic], topic))
+    # Then it is read, not parked, and answered "ignored"
+    assert event.event_type == topic
+    handled = handled_event_types(source, builtin_rules(source))
+    assert ignore_reason(event, source, handled) == "unsupported_event_type"
+
+
+def test_a_topic_the_config_handles_is_still_held_to_its_shape():
+    # Given a config with a rule for orders/delete (an order topic)
+    source = Source(rules=[{"event": "orders/delete", "name": "refund", "order_key": "id"}])
+    spec = SOURCE.configure(source, None)
+    # When orders/delete brings a body that is not an order
+    # Then it is refused (and so parked): a handled topic's body must be what its rules read
+    with pytest.raises(PayloadError, match=r"admin_graphql_api_id|currency"):
+        spec.parse(request(UNHANDLED["orders/delete"], "orders/delete"))
+    # And a real order under that topic is read
+    (event,) = spec.parse(request(testkit.shopify_order(), "orders/delete"))
+    assert event.object_id == str(testkit.SHOPIFY_ORDER_ID)
 
 
 # --- raw contact data in the landing URL (issue 14, item 10) ---------------------------------------

@@ -141,6 +141,9 @@ class ItemsSpec(_Strict):
     unit_amount_major: JMESPath | None = Field(
         default=None, description="unit price in major units (needs the conversion's currency)"
     )
+    unit_discount_minor: JMESPath | None = Field(
+        default=None, description="discount on one unit in minor units, taken off the unit price"
+    )
     name: JMESPath | None = Field(default=None, description="product name")
     category: JMESPath | None = Field(default=None, description="product category")
     variant_id: JMESPath | None = Field(default=None, description="Scalev variant unique id")

@@ -134,18 +134,23 @@ def _unit_price(
     """A line's unit price in ISO minor units, or None when it has none or none that is exact.
 
     A line's unit price is detail (metered prices have fractional minor units); the
-    conversion's value stays exact, so such an item goes without one.
+    conversion's value stays exact, so such an item goes without one. A unit discount
+    (`unit_discount_minor`) is taken off: the sale price, as the conversion's value counts it.
     """
     if currency is None:
         return None  # a price needs the conversion's currency (Stripe's units depend on it)
     try:
         if (raw := search(spec.unit_amount_minor, line)) is not None:
-            return rules.read(raw, currency, "minor").amount_minor
-        if (raw := search(spec.unit_amount_major, line)) is not None:
-            return rules.read(raw, currency, "major").amount_minor
+            price = rules.read(raw, currency, "minor").amount_minor
+        elif (raw := search(spec.unit_amount_major, line)) is not None:
+            price = rules.read(raw, currency, "major").amount_minor
+        else:
+            return None
+        if (raw := search(spec.unit_discount_minor, line)) is not None:
+            price -= rules.read(raw, currency, "minor").amount_minor
     except InvalidMoneyError:
         return None
-    return None
+    return price if price >= 0 else None
 
 
 def _quantity(value: Any) -> int | None:

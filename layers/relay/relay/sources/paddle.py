@@ -7,8 +7,12 @@ the notification destination's secret key. The tolerance is Paddle's SDK default
 Built-in rules:
 - transaction.completed with a non-zero grand total → purchase, keyed by the transaction id:
   `details.totals.grand_total` (minor units, a string) in `currency_code`, items from
-  `items[].price` (product id, unit price in minor units) and quantity; renewals
-  (origin `subscription_recurring`) take the configured renewal name (default "renewal").
+  `details.line_items[]`: product id and name, quantity, and the unit's sale price before tax
+  (`unit_totals.subtotal - unit_totals.discount`, Paddle's per-unit breakdown in the
+  transaction's currency, as Stripe's checkout items are counted); renewals (origin
+  `subscription_recurring`, or `subscription_update`: a plan change billed now) take the
+  configured renewal name (default "renewal"); a one-time charge on a subscription
+  (`subscription_charge`) is a purchase.
 - subscription.created in trial → signup, keyed by the subscription id.
 Attribution is read from `custom_data` (what Paddle.js checkout passes through), e.g.
 `custom_data.scan_session_id`; the customer id is the external id.
@@ -45,7 +49,10 @@ from relay.sources.spec import SourceSpec
 
 DEFAULT_TOLERANCE_SECONDS = 5
 _COMPLETED = "transaction.completed"
-_RENEWAL = "data.origin == 'subscription_recurring'"
+# A subscription's recurring items billed again (its cycle) or changed now (proration): as
+# Stripe's subscription_cycle/update invoices. A one-time charge on a subscription
+# (`subscription_charge`, since 2023-07-10) sells something new, so it is a purchase.
+_RENEWAL = "contains(['subscription_recurring', 'subscription_update'], data.origin || '')"
 _PAID = "data.details.totals.grand_total != '0' && data.details.totals.grand_total != null"
 _TRANSACTION = {
     "order_key": "data.id",
@@ -54,12 +61,15 @@ _TRANSACTION = {
         amount_minor="data.details.totals.grand_total",
         currency="data.currency_code || data.details.totals.currency_code",
     ),
+    # What was charged per unit, in the transaction's currency: `details.line_items`, not `items`
+    # (catalogue prices, possibly in another currency, before discounts, named by price label).
     "items": ItemsSpec(
-        path="data.items",
-        product_id="price.product_id",
+        path="data.details.line_items",
+        product_id="product.id || price.product_id",
         quantity="quantity",
-        unit_amount_minor="price.unit_price.amount",
-        name="price.name",
+        unit_amount_minor="unit_totals.subtotal",
+        unit_discount_minor="unit_totals.discount",
+        name="product.name",
     ),
 }
 

@@ -1,4 +1,6 @@
-"""Pipedrive: webhooks v2 (`{meta, data, previous}`) authenticated with HTTP Basic.
+"""Pipedrive: webhooks v2 (`{meta, data, previous}`) authenticated with HTTP Basic; a
+webhooks v1 body (`{meta, current, previous}`) is read as the v2 notification it corresponds
+to (relay.sources.pipedrive_v1), so both versions go through the same rules and keys.
 
 Pipedrive does not sign webhooks; the webhook's http_auth_user/http_auth_password are its
 only credential. The secret holds "user:password" (several values during a rotation) and
@@ -18,9 +20,14 @@ retried with `meta.attempt` increased, and `meta.id` was the object id in v1, so
 a safe key. A deal becoming won (the purchase rules' events) is keyed by the deal,
 `deal:<id>:won` (won_deal_key): a redelivery repeats it, and it is the key `relay backfill`
 builds from the deals API, so a deal that arrives both ways counts once (a deal won twice is
-one purchase anyway: its conversion id is the deal's). Any other event is keyed by entity,
-entity id, action and a digest of `data` and `previous`: a redelivery repeats them exactly,
-and two changes differ at least in data.update_time.
+one purchase anyway: its conversion id is the deal's). A creation happens once per object
+and is keyed by it, `<entity>:<id>:create`. Both keys are the same whether v1 or v2 brings
+the event, so a webhook of each version about one deal won (or one person added) counts
+once. Any other event is keyed by entity, entity id, action and a digest of `data` and
+`previous`: a redelivery repeats them exactly, and two changes differ at least in
+data.update_time (a v1 and a v2 body of such a change differ, so both are claimed: none of
+them is a conversion for the built-in rules, and a configured one is still queued once per
+conversion id).
 """
 
 from __future__ import annotations
@@ -40,10 +47,11 @@ from pydantic import (
     StringConstraints,
 )
 from relay.config import AttributionKey, Rule, Source, ValueSpec
-from relay.errors import MalformedSecretError, PayloadError
+from relay.errors import MalformedSecretError
 from relay.ingest import signatures
 from relay.ingest.edge import WebhookRequest
 from relay.ingest.mapping import DefaultPaths, ProviderEvent
+from relay.sources import pipedrive_v1
 from relay.sources.payloads import (
     absolute_url,
     content_key,
@@ -153,8 +161,8 @@ def _becomes_won(meta: _Meta, data: dict[str, Any], previous: dict[str, Any] | N
 
 def parse(request: WebhookRequest) -> list[ProviderEvent]:
     document = load_json(request.body)
-    if isinstance(document, dict) and "current" in document and "data" not in document:
-        raise PayloadError("Pipedrive webhooks v1 are not supported: create the webhook with version 2.0")
+    if pipedrive_v1.is_v1(document):
+        document = pipedrive_v1.as_v2(document)
     envelope = validated(_Envelope, document, "a Pipedrive webhooks v2 notification")
     meta, data = envelope.meta, envelope.data or {}
     if meta.entity == "deal":  # other entities (a lead's value is an object) are not checked
@@ -164,6 +172,8 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
     object_id = None if object_id is None else str(object_id)
     if object_id is not None and _becomes_won(meta, data, envelope.previous):
         event_id = won_deal_key(object_id)
+    elif object_id is not None and meta.action == "create":
+        event_id = f"{meta.entity}:{object_id}:create"
     else:
         digest = content_key({"data": envelope.data, "previous": envelope.previous})
         event_id = f"{meta.entity}:{object_id or '-'}:{meta.action}:{digest}"

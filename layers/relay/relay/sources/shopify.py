@@ -11,7 +11,11 @@ X-Shopify-Webhook-Id or another X-Shopify-Topic. Hence:
   are kept (docs/security.md, replay windows);
 - the body must fit the topic: an orders/* body is an order and a customers/* body a
   customer, by its admin_graphql_api_id (gid://shopify/Order/<id>), so a paid order re-sent
-  as customers/create is refused rather than made a signup keyed by the order id;
+  as customers/create is refused rather than made a signup keyed by the order id. Only the
+  topics the source handles (its rules, built-in and configured; `configure` binds them) are
+  held to this: the others are answered "ignored", whatever their body (orders/delete is
+  `{"id": …}`, orders/edited `{"order_edit": …}`, the compliance topics customers/redact,
+  customers/data_request and shop/redact carry no top-level id);
 - conversion ids come from the body's ids, never the topic or a header, so they are the
   same whichever topic (or replay) brings an order;
 - the unsigned X-Shopify-Shop-Domain is used only if it is a *.myshopify.com name, and the
@@ -41,9 +45,11 @@ attribute always wins over what the landing URL suggests.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -60,7 +66,7 @@ from relay.config import ItemsSpec, Rule, Source, ValueSpec
 from relay.errors import MappingError, PayloadError
 from relay.ingest import signatures
 from relay.ingest.edge import WebhookRequest
-from relay.ingest.mapping import DefaultPaths, ProviderEvent, parse_time
+from relay.ingest.mapping import DefaultPaths, ProviderEvent, handled_event_types, parse_time
 from relay.sources.payloads import (
     ATTRIBUTION_KEYS,
     MAX_ID_CHARS,
@@ -251,11 +257,12 @@ def derived(document: dict[str, Any], shop_domain: str | None) -> dict[str, Any]
     }
 
 
-def _check_shape(topic: str, document: dict[str, Any]) -> None:
-    """An orders/* body is an order and a customers/* body a customer (its own GraphQL id says
-    which), with what the built-in rules read; other topics' shapes are not the relay's business."""
+def _check_shape(topic: str, document: dict[str, Any], handled: Collection[str]) -> None:
+    """An orders/* body of a handled topic is an order and a customers/* body a customer (its
+    own GraphQL id says which), with what the built-in rules read; the shapes of other topics,
+    which are ignored, are not the relay's business."""
     kind = _RESOURCES.get(topic.partition("/")[0])
-    if kind is None:
+    if kind is None or topic not in handled:
         return
     what = f"a Shopify {topic} webhook"
     resource = validated(_Order if kind == "Order" else _Resource, document, what)
@@ -283,12 +290,17 @@ def paid_order_key(order_id: int | str) -> str:
     return f"{ORDERS_PAID}:{order_id}"
 
 
-def parse(request: WebhookRequest) -> list[ProviderEvent]:
+def make_parse(handled: Collection[str]) -> Callable[[WebhookRequest], list[ProviderEvent]]:
+    """The parse of a source whose rules handle the topics `handled`."""
+    return partial(_parse, handled=frozenset(handled))
+
+
+def _parse(request: WebhookRequest, handled: frozenset[str]) -> list[ProviderEvent]:
     topic = identifier(request.header("x-shopify-topic"), "X-Shopify-Topic header")
     document = load_json(request.body)
     if not isinstance(document, dict):
         raise PayloadError(f"not a Shopify {topic} webhook: the body must be a JSON object")
-    _check_shape(topic, document)
+    _check_shape(topic, document, handled)
     occurred_at = event_time(
         document.get("updated_at") or request.header("x-shopify-triggered-at"), f"a Shopify {topic} webhook"
     )
@@ -307,6 +319,19 @@ def parse(request: WebhookRequest) -> list[ProviderEvent]:
     ]
 
 
+def configure(source: Source, environ: Mapping[str, str] | None) -> SourceSpec:
+    handled = handled_event_types(source, builtin_rules(source))
+    return replace(SOURCE, parse=make_parse(handled), configure=None)
+
+
+# Unconfigured (a backfill's orders/paid bodies), the topics of the built-in rules are checked.
+parse = make_parse(handled_event_types(Source(), builtin_rules(Source())))
+
 SOURCE = SourceSpec(
-    name="shopify", verify=verify, parse=parse, builtin_rules=builtin_rules, defaults=DEFAULTS
+    name="shopify",
+    verify=verify,
+    parse=parse,
+    builtin_rules=builtin_rules,
+    defaults=DEFAULTS,
+    configure=configure,
 )
