@@ -205,22 +205,14 @@ class Replayer:
         )
 
     def _statuses(self, jobs: Sequence[ParkedJob]) -> dict[str, str | None]:
-        """The ledger status of each job by message id: a page's jobs in one BatchGetItem (one per
-        destination on the page, when several share the vendor's DLQ); None without a record.
-
-        A ledger that cannot be read raises LedgerError: the run stops, its held messages reappear.
-        The reads are strongly consistent, as the GetItem per job they replace was: what replay
-        moves back or drops follows the last record written (at twice the read units, which a
-        replay can afford). The deliver function's own claim stays the guard against a second send.
-        """
+        """Each job's ledger status by message id (None without a record): one strongly consistent
+        BatchGetItem per destination on the page, so replay decides on the last record written.
+        A ledger that cannot be read raises LedgerError: the run stops, its held messages reappear."""
         wanted: defaultdict[str, list[str]] = defaultdict(list)
         for parked in jobs:
             if parked.destination and parked.conversion_id:
                 wanted[parked.destination].append(parked.conversion_id)
-        found = {
-            destination: self._ledger.statuses(destination, ids, consistent=True)
-            for destination, ids in wanted.items()
-        }
+        found = {name: self._ledger.statuses(name, ids, consistent=True) for name, ids in wanted.items()}
         return {
             parked.message_id: found[parked.destination][parked.conversion_id]
             if parked.destination and parked.conversion_id
