@@ -6,8 +6,8 @@ carries one conversion. Event names are the ad platforms' own (Purchase,
 CompletePayment, or configured) and Meta/TikTok event ids come from the destination's template
 (`event_id_template`, by default "{order_id}-{event_name}-FORM": the deterministic order id
 Scalev's doc gives the browser pixel too, so Meta and TikTok dedupe the pair and a resend).
-SnackVideo has no event id and needs a click_id. Amounts are major units; whole amounts (IDR)
-are sent as integers.
+SnackVideo has no event id and needs a click_id. Amounts are major units; whole amounts are
+sent as integers, and IDR always is (whole rupiah, as Scalev asks).
 
 Meta `user_data` carries only the keys Scalev documents (fn ln em ph ct st country
 external_id location_id fbc fbp): there is no `zp`, so the hashed zip is not sent.
